@@ -1,0 +1,1 @@
+"""certsvc: benefit-eligibility (survival) certification service."""

@@ -1,0 +1,58 @@
+"""The authenticated caller and what its role and regions allow (API.md, "Conventions")."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from app.db.models import ApiClient
+from app.domain.enums import Role
+from app.domain.regions import province_of, within
+from app.errors import Forbidden
+
+_UNRESTRICTED = frozenset({Role.ADMIN, Role.PAYMENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    client_id: uuid.UUID
+    name: str
+    role: Role
+    regions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, client: ApiClient) -> Principal:
+        return cls(client.id, client.name, client.role, tuple(client.regions))
+
+    @property
+    def provinces(self) -> frozenset[str]:
+        return frozenset(province_of(prefix) for prefix in self.regions)
+
+    def require(self, *roles: Role) -> None:
+        """Admin may do everything; any other role must be listed."""
+        if self.role is not Role.ADMIN and self.role not in roles:
+            raise Forbidden(f"the {self.role.value} role may not do this", code="forbidden_role")
+
+    def may_touch(self, agency_code: str) -> bool:
+        return self.role in _UNRESTRICTED or within(agency_code, self.regions)
+
+    def may_serve(self, agency_code: str) -> bool:
+        """全省通办: anywhere in a province where the client has a region."""
+        return self.role in _UNRESTRICTED or province_of(agency_code) in self.provinces
+
+    def require_region(self, agency_codes: Iterable[str]) -> None:
+        """Every agency code must be within the client's regions."""
+        outside = sorted({code for code in agency_codes if not self.may_touch(code)})
+        if outside:
+            raise Forbidden(
+                f"agency {outside[0]} is outside this client's regions", code="forbidden_region"
+            )
+
+    def require_any_region(self, agency_codes: Iterable[str], *, province_wide: bool = False) -> None:
+        """At least one agency code must be within reach (a recipient is in reach when one of
+        its benefits is); province_wide widens county reach to the whole province."""
+        codes = list(agency_codes)
+        check = self.may_serve if province_wide else self.may_touch
+        if not any(check(code) for code in codes):
+            raise Forbidden("the recipient is outside this client's regions", code="forbidden_region")

@@ -1,0 +1,171 @@
+"""The ``certsvc`` command: serve, migrate, manage API clients, write the OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+from app.settings import Settings, SettingsError, get_settings
+
+T = TypeVar("T")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except SettingsError as exc:
+        print(f"certsvc: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certsvc", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API (migrates first on embedded SQLite)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database to the newest migration")
+    migrate.set_defaults(handler=_migrate)
+
+    clients = commands.add_parser("clients", help="manage API clients").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = clients.add_parser("create", help="create a client; prints its key on the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["mobile", "county", "data_exchange",
+                                                          "payment", "admin"])
+    create.add_argument("--regions", default="", help="comma-separated prefixes, e.g. 14,1404")
+    create.set_defaults(handler=_clients_create)
+    clients.add_parser("list", help="list clients").set_defaults(handler=_clients_list)
+    revoke = clients.add_parser("revoke", help="revoke a client's key")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_clients_revoke)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("--output", default="openapi.yaml")
+    openapi.set_defaults(handler=_openapi)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if settings.is_sqlite:
+        # The embedded default migrates itself; on PostgreSQL migrations are a deploy step.
+        _upgrade(settings)
+    uvicorn.run(
+        "app.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    settings = get_settings()
+    _upgrade(settings)
+    print("database is at the newest migration")
+    return 0
+
+
+def _upgrade(settings: Settings) -> None:
+    from app.db.migrate import upgrade_to_head
+
+    upgrade_to_head(settings.database_url)
+
+
+def _clients_create(args: argparse.Namespace) -> int:
+    from app.domain.enums import Role
+    from app.services.clients import create_client
+
+    regions = [part.strip() for part in args.regions.split(",") if part.strip()]
+
+    async def run(session: Any) -> str:
+        client, key = await create_client(session, args.name, Role(args.role), regions)
+        print(f"created client {client.name} ({client.role.value}) regions={','.join(client.regions) or '-'}")
+        print("the key is shown once; store it now:")
+        return key
+
+    key = _with_session(run)
+    print(key)
+    return 0
+
+
+def _clients_list(_args: argparse.Namespace) -> int:
+    from app.services.clients import list_clients
+
+    async def run(session: Any) -> None:
+        for client in await list_clients(session):
+            state = "revoked" if client.revoked_at else "active"
+            regions = ",".join(client.regions) or "-"
+            print(f"{client.name}\t{client.role.value}\t{regions}\t{client.key_prefix}…\t{state}")
+
+    _with_session(run)
+    return 0
+
+
+def _clients_revoke(args: argparse.Namespace) -> int:
+    from app.services.clients import revoke_client
+
+    async def run(session: Any) -> None:
+        client = await revoke_client(session, args.name)
+        print(f"revoked {client.name}")
+
+    _with_session(run)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from app.openapi import render_openapi
+
+    Path(args.output).write_text(render_openapi())
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _with_session(work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run one unit of work in one committed transaction; report AppErrors as one line."""
+    from app.db.engine import create_engine, create_sessionmaker
+    from app.errors import AppError
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        _upgrade(settings)
+
+    async def run() -> T:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as exc:
+        print(f"certsvc: {exc.detail or exc.title}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

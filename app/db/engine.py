@@ -1,0 +1,71 @@
+"""Engine and session factory. Built in the app's lifespan (or a CLI command), never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+SessionMaker = async_sessionmaker[AsyncSession]
+
+
+def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
+    if settings.is_sqlite:
+        return _sqlite_engine(settings.database_url, **overrides)
+    connect_args = {
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_seconds,
+        "server_settings": {"application_name": "certsvc"},
+    }
+    options: dict[str, Any] = {
+        # Bound values never reach logs or error text, whatever they hold.
+        "hide_parameters": True,
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size,
+        "pool_timeout": settings.db_connect_timeout_seconds,
+        # After a database restart, stale pooled connections are replaced instead of failing.
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+    options.update(overrides)
+    return create_async_engine(settings.database_url, **options)
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """SQLite creates the file but not its folder (the data folder on a fresh machine)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_engine(url: str, **overrides: Any) -> AsyncEngine:
+    ensure_sqlite_folder(url)
+    engine = create_async_engine(url, hide_parameters=True, **overrides)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module, so that BEGIN, SAVEPOINT and
+        # transactional DDL behave as SQLAlchemy expects (see the SQLAlchemy SQLite docs).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead of
+        # one failing with "database is locked" when it upgrades a read lock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,54 @@
+"""Alembic, driven from code: ``certsvc migrate``, the SQLite start-up, tests and /readyz."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.engine import ensure_sqlite_folder
+
+
+def migrations_dir() -> Path:
+    """The repository's migrations/ folder, or the copy a built wheel carries in the package."""
+    packaged = Path(__file__).resolve().parent.parent / "_migrations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent.parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("path_separator", "os")
+    # Kept out of the ini machinery, where "%" in a password would be an interpolation.
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_to_head(database_url: str) -> None:
+    """Blocking: runs its own event loop (see migrations/env.py). Call outside a running loop,
+    or from a worker thread."""
+    ensure_sqlite_folder(database_url)
+    command.upgrade(alembic_config(database_url), "head")
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+async def current_revision(connection: AsyncConnection) -> str | None:
+    try:
+        result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+    except DBAPIError:
+        return None
+    return result.scalar_one_or_none()

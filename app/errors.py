@@ -1,0 +1,165 @@
+"""One error family, rendered as RFC 9457 problem details (``application/problem+json``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("certsvc.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+# Pydantic error types that carry our own stable codes (raised with PydanticCustomError).
+DOMAIN_VALIDATION_CODES = frozenset({"invalid_id_number", "invalid_agency_code"})
+
+
+class ValidationItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str
+    errors: list[ValidationItem] | None = None
+
+
+class AppError(Exception):
+    """An expected failure: a status, a stable code and a message safe to show the caller."""
+
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.code = code or self.code
+        self.status = status or self.status
+        self.title = title or self.title
+        self.headers = headers
+
+    def to_problem(self) -> Problem:
+        return Problem(title=self.title, status=self.status, detail=self.detail, code=self.code)
+
+
+class NotFound(AppError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Unauthorized(AppError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(AppError):
+    status, code, title = 403, "forbidden_role", "Forbidden"
+
+
+class Conflict(AppError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class Unprocessable(AppError):
+    status, code, title = 422, "validation_error", "Unprocessable content"
+
+
+class DatabaseUnavailable(AppError):
+    status, code, title = 503, "database_unavailable", "Database unavailable"
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def validation_problem(errors: Sequence[Any]) -> Problem:
+    """Shape pydantic errors as a problem. Inputs are never echoed: they may be ID numbers."""
+    items = [
+        ValidationItem(loc=[part for part in error.get("loc", ()) if part is not None],
+                       msg=str(error.get("msg", "invalid")))
+        for error in errors
+    ]
+    codes = {error.get("type") for error in errors} & DOMAIN_VALIDATION_CODES
+    code = sorted(codes)[0] if codes else "validation_error"
+    return Problem(
+        title="Unprocessable content",
+        status=422,
+        detail="The request is not valid; see errors.",
+        code=code,
+        errors=items,
+    )
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden_role",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return problem_response(exc.to_problem(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        problem = Problem(title=detail or code, status=exc.status_code, detail=detail, code=code)
+        return problem_response(problem, dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        problem = DatabaseUnavailable("The database cannot be reached; try again shortly.")
+        return problem_response(problem.to_problem(), {"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+        problem = Problem(
+            title="Internal server error",
+            status=500,
+            detail="An unexpected error occurred; it has been logged.",
+            code="internal_error",
+        )
+        return problem_response(problem)

@@ -1,0 +1,65 @@
+"""The application factory and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.engine import SessionMaker, create_engine, create_sessionmaker
+from app.errors import install_error_handlers
+from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
+from app.protection import IdProtector, load_id_protector
+from app.routers import operations, recipients
+from app.settings import Settings, get_settings
+
+
+class State(TypedDict):
+    """What every request can reach through ``request.state``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: SessionMaker
+    protector: IdProtector
+
+
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+    """Build the app. Nothing connects here: the lifespan opens the engine, and disposes of it
+    unless the caller passed one in (tests share an engine across apps)."""
+    settings = settings or get_settings()
+    protector = load_id_protector(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        own_engine = engine is None
+        active = engine or create_engine(settings)
+        try:
+            yield State(
+                settings=settings,
+                engine=active,
+                sessionmaker=create_sessionmaker(active),
+                protector=protector,
+            )
+        finally:
+            if own_engine:
+                await active.dispose()
+
+    app = FastAPI(
+        title="certsvc",
+        version="1.0.0",
+        summary="Benefit-eligibility (survival) certification for social-insurance agencies",
+        lifespan=lifespan,
+    )
+    app.state.registry = CollectorRegistry()
+    install_error_handlers(app)
+    # Added last, runs first: the request id is bound before anything else happens.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.registry))
+    app.include_router(operations.router)
+    app.include_router(recipients.router)
+    return app
+

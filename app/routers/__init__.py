@@ -1,0 +1,1 @@
+"""HTTP routes: thin, one resource per module."""

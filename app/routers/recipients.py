@@ -1,0 +1,76 @@
+"""Recipients and their benefits (API.md, "Recipients")."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from app.deps import PrincipalDep, ProtectorDep, SessionDep
+from app.routers.responses import problems
+from app.schemas.recipients import RecipientCreate, RecipientLookup, RecipientRead, RecipientUpdate
+from app.services import recipients as service
+
+router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
+
+
+@router.post(
+    "",
+    response_model=RecipientRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": RecipientRead, "description": "Updated"}, **problems(403, 422)},
+    summary="Register or update a recipient",
+)
+async def register_recipient(
+    body: RecipientCreate,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    protector: ProtectorDep,
+) -> RecipientRead:
+    """Create the recipient (201), or update the one with this ID number (200)."""
+    recipient, created = await service.register_recipient(session, protector, principal, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return service.to_read(recipient)
+
+
+@router.post(
+    "/lookup",
+    response_model=RecipientRead,
+    responses=problems(403, 404, 422),
+    summary="Find a recipient by ID number",
+)
+async def lookup_recipient(
+    body: RecipientLookup, session: SessionDep, principal: PrincipalDep, protector: ProtectorDep
+) -> RecipientRead:
+    """Look a recipient up by ID number, sent in the body so it never appears in a URL."""
+    recipient = await service.lookup_recipient(session, protector, principal, body.id_number)
+    return service.to_read(recipient)
+
+
+@router.get(
+    "/{recipient_id}",
+    response_model=RecipientRead,
+    responses=problems(403, 404, 422),
+    summary="Read a recipient",
+)
+async def get_recipient(
+    recipient_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> RecipientRead:
+    """A recipient with every benefit."""
+    return service.to_read(await service.get_recipient(session, principal, recipient_id))
+
+
+@router.patch(
+    "/{recipient_id}",
+    response_model=RecipientRead,
+    responses=problems(403, 404, 422),
+    summary="Change a recipient's phone, residence or emergency contacts",
+)
+async def update_recipient(
+    recipient_id: uuid.UUID, body: RecipientUpdate, session: SessionDep, principal: PrincipalDep
+) -> RecipientRead:
+    """Change contact facts; the cycle rules that depend on them apply from the next answer."""
+    recipient = await service.update_recipient(session, principal, recipient_id, body)
+    return service.to_read(recipient)

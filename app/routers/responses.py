@@ -1,0 +1,28 @@
+"""The error responses routes declare, so that the OpenAPI document lists them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import PROBLEM_JSON, Problem
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Bad request",
+        401: "No valid API key",
+        403: "Role or region not allowed (`forbidden_role`, `forbidden_region`)",
+        404: "Not found",
+        409: "Conflict",
+        413: "Payload too large",
+        422: "Invalid input (`validation_error`, or a specific code such as `invalid_id_number`)",
+        503: "Database unavailable",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": descriptions[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in (*statuses, 401, 503)
+    }

@@ -1,0 +1,85 @@
+"""Request and response bodies for recipients and their benefits (API.md, "Recipients")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.domain.enums import BenefitType, Residence
+from app.schemas.common import AgencyCode, IdNumber, InputModel, Phone
+
+MAX_EMERGENCY_CONTACTS = 20
+
+
+class BenefitIn(InputModel):
+    benefit_type: BenefitType
+    agency_code: AgencyCode
+    start_date: date
+    approved: bool = Field(
+        default=True, description="false for a new benefit awaiting its first certification"
+    )
+    external_ref: str | None = Field(default=None, max_length=64)
+    funeral_subsidy_area: bool | None = Field(
+        default=None, description="resident pensions: does the area have a funeral subsidy"
+    )
+
+
+class RecipientCreate(InputModel):
+    id_number: IdNumber
+    name: str = Field(min_length=1, max_length=100)
+    phone: Phone | None = None
+    residence: Residence
+    emergency_contacts: int = Field(ge=0, le=MAX_EMERGENCY_CONTACTS)
+    benefits: list[BenefitIn] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _benefits_unique(self) -> RecipientCreate:
+        keys = [(b.benefit_type, b.agency_code) for b in self.benefits]
+        if len(keys) != len(set(keys)):
+            raise ValueError("a benefit type is listed twice for the same agency")
+        return self
+
+
+class RecipientUpdate(InputModel):
+    phone: Phone | None = None
+    residence: Residence | None = None
+    emergency_contacts: int | None = Field(default=None, ge=0, le=MAX_EMERGENCY_CONTACTS)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> RecipientUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of phone, residence, emergency_contacts")
+        if "residence" in self.model_fields_set and self.residence is None:
+            raise ValueError("residence cannot be cleared")
+        if "emergency_contacts" in self.model_fields_set and self.emergency_contacts is None:
+            raise ValueError("emergency_contacts cannot be cleared")
+        return self
+
+
+class RecipientLookup(InputModel):
+    id_number: IdNumber
+
+
+class BenefitRead(BaseModel):
+    benefit_id: uuid.UUID
+    benefit_type: BenefitType
+    agency_code: str
+    start_date: date
+    approved: bool
+    external_ref: str | None
+    funeral_subsidy_area: bool | None
+
+
+class RecipientRead(BaseModel):
+    recipient_id: uuid.UUID
+    id_number_masked: str = Field(examples=["1404**********1237"])
+    name: str
+    phone: str | None
+    residence: Residence
+    emergency_contacts: int
+    birth_date: date
+    benefits: list[BenefitRead]
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,70 @@
+"""API clients: creation (key shown once), listing, revocation and authentication."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import ApiClient
+from app.domain.enums import Role
+from app.domain.regions import REGION_PREFIX
+from app.errors import Conflict, NotFound, Unprocessable
+
+KEY_PREFIX = "csk_"
+ROLES_WITHOUT_REGIONS = frozenset({Role.ADMIN, Role.PAYMENT})
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_client(
+    session: AsyncSession, name: str, role: Role, regions: Sequence[str]
+) -> tuple[ApiClient, str]:
+    """Create a client and return it with its new key, which is not stored anywhere."""
+    regions = sorted(set(regions))
+    for prefix in regions:
+        if not REGION_PREFIX.match(prefix):
+            raise Unprocessable(f"region {prefix!r} is not a 2, 4 or 6 digit division prefix")
+    if role not in ROLES_WITHOUT_REGIONS and not regions:
+        raise Unprocessable(f"a {role.value} client needs at least one region")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    client = ApiClient(
+        name=name, role=role, regions=regions, key_digest=key_digest(key), key_prefix=key[:10]
+    )
+    session.add(client)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a client named {name!r} exists", code="client_exists") from None
+    return client, key
+
+
+async def list_clients(session: AsyncSession) -> Sequence[ApiClient]:
+    return (await session.scalars(select(ApiClient).order_by(ApiClient.name))).all()
+
+
+async def revoke_client(session: AsyncSession, name: str) -> ApiClient:
+    client = await session.scalar(select(ApiClient).where(ApiClient.name == name))
+    if client is None:
+        raise NotFound(f"no client named {name!r}")
+    if client.revoked_at is None:
+        client.revoked_at = utcnow()
+        await session.flush()
+    return client
+
+
+async def authenticate(session: AsyncSession, key: str) -> ApiClient | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    client = await session.scalar(select(ApiClient).where(ApiClient.key_digest == key_digest(key)))
+    if client is None or client.revoked_at is not None:
+        return None
+    return client

@@ -1,0 +1,179 @@
+"""The recipients registry: registration keyed by ID number, look-up, reading and updates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.auth import Principal
+from app.db.base import new_id, utcnow
+from app.db.models import Benefit, Recipient
+from app.db.upsert import insert_for
+from app.domain.enums import Role
+from app.domain.id_numbers import birth_date_of, mask_id_number
+from app.errors import NotFound
+from app.protection import IdProtector
+from app.schemas.recipients import (
+    BenefitIn,
+    BenefitRead,
+    RecipientCreate,
+    RecipientRead,
+    RecipientUpdate,
+)
+
+# Called with each benefit before anything is written; raises to refuse the registration.
+BenefitCheck = Callable[[BenefitIn], None]
+
+
+async def register_recipient(
+    session: AsyncSession,
+    protector: IdProtector,
+    principal: Principal,
+    data: RecipientCreate,
+    check_benefit: BenefitCheck | None = None,
+) -> tuple[Recipient, bool]:
+    """Create the recipient, or update it when the ID number is known; upsert the listed
+    benefits (others stay). Returns the recipient and whether it was created.
+
+    Two racing registrations of one person meet at the unique HMAC digest: one inserts, the
+    other's INSERT … ON CONFLICT DO NOTHING inserts nothing and it updates instead."""
+    principal.require(Role.COUNTY)
+    principal.require_region(benefit.agency_code for benefit in data.benefits)
+    for benefit in data.benefits:
+        if check_benefit is not None:
+            check_benefit(benefit)
+
+    digest = protector.digest(data.id_number)
+    person = {
+        "name": data.name,
+        "phone": data.phone,
+        "residence": data.residence,
+        "emergency_contacts": data.emergency_contacts,
+    }
+    now = utcnow()
+    inserted = await session.scalar(
+        insert_for(session, Recipient)
+        .values(
+            id=new_id(),
+            id_digest=digest,
+            id_ciphertext=protector.encrypt(data.id_number),
+            id_masked=mask_id_number(data.id_number),
+            birth_date=birth_date_of(data.id_number),
+            created_at=now,
+            updated_at=now,
+            **person,
+        )
+        .on_conflict_do_nothing(index_elements=[Recipient.id_digest])
+        .returning(Recipient.id)
+    )
+    created = inserted is not None
+    recipient_id = inserted or await session.scalar(
+        select(Recipient.id).where(Recipient.id_digest == digest)
+    )
+    assert recipient_id is not None
+    if not created:
+        recipient = await session.get_one(Recipient, recipient_id)
+        for field, value in person.items():
+            setattr(recipient, field, value)
+        await session.flush()
+
+    for benefit in data.benefits:
+        statement = insert_for(session, Benefit).values(
+            id=new_id(),
+            recipient_id=recipient_id,
+            created_at=now,
+            updated_at=now,
+            **benefit.model_dump(),
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Benefit.recipient_id, Benefit.benefit_type, Benefit.agency_code],
+                set_={
+                    "start_date": statement.excluded.start_date,
+                    "external_ref": statement.excluded.external_ref,
+                    "funeral_subsidy_area": statement.excluded.funeral_subsidy_area,
+                    # Approval is one-way: a later registry message never un-approves a benefit.
+                    "approved": Benefit.approved | statement.excluded.approved,
+                    "updated_at": now,
+                },
+            )
+        )
+    return await _load(session, recipient_id), created
+
+
+async def lookup_recipient(
+    session: AsyncSession, protector: IdProtector, principal: Principal, id_number: str
+) -> Recipient:
+    recipient_id = await session.scalar(
+        select(Recipient.id).where(Recipient.id_digest == protector.digest(id_number))
+    )
+    if recipient_id is None:
+        raise NotFound("no recipient has this ID number")
+    return await get_recipient(session, principal, recipient_id)
+
+
+async def get_recipient(
+    session: AsyncSession, principal: Principal, recipient_id: uuid.UUID
+) -> Recipient:
+    """Reads: a county client reaches the whole province (全省通办), others their regions."""
+    recipient = await _load(session, recipient_id)
+    principal.require_any_region(
+        (benefit.agency_code for benefit in recipient.benefits),
+        province_wide=principal.role is Role.COUNTY,
+    )
+    return recipient
+
+
+async def update_recipient(
+    session: AsyncSession, principal: Principal, recipient_id: uuid.UUID, changes: RecipientUpdate
+) -> Recipient:
+    """Registry changes stay within the client's own regions."""
+    principal.require(Role.COUNTY)
+    recipient = await _load(session, recipient_id)
+    principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
+    for field, value in changes.model_dump(exclude_unset=True).items():
+        setattr(recipient, field, value)
+    await session.flush()
+    return recipient
+
+
+async def _load(session: AsyncSession, recipient_id: uuid.UUID) -> Recipient:
+    recipient = await session.scalar(
+        select(Recipient)
+        .where(Recipient.id == recipient_id)
+        .options(selectinload(Recipient.benefits))
+        .execution_options(populate_existing=True)
+    )
+    if recipient is None:
+        raise NotFound("no such recipient")
+    return recipient
+
+
+def to_read(recipient: Recipient) -> RecipientRead:
+    return RecipientRead(
+        recipient_id=recipient.id,
+        id_number_masked=recipient.id_masked,
+        name=recipient.name,
+        phone=recipient.phone,
+        residence=recipient.residence,
+        emergency_contacts=recipient.emergency_contacts,
+        birth_date=recipient.birth_date,
+        benefits=[
+            BenefitRead(
+                benefit_id=b.id,
+                benefit_type=b.benefit_type,
+                agency_code=b.agency_code,
+                start_date=b.start_date,
+                approved=b.approved,
+                external_ref=b.external_ref,
+                funeral_subsidy_area=b.funeral_subsidy_area,
+            )
+            for b in recipient.benefits
+        ],
+        created_at=recipient.created_at,
+        updated_at=recipient.updated_at,
+    )

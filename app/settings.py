@@ -1,0 +1,90 @@
+"""One settings class for the whole service, read from the environment (prefix ``CERTSVC_``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KEY_BYTES = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; its message is one line, fit for a terminal."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CERTSVC_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("./var")
+    database_url: str = "sqlite+aiosqlite:///./var/certsvc.db"
+    # Keys protecting the national ID number: 32 random bytes, base64 (standard or url-safe).
+    id_hmac_key: SecretStr | None = None
+    id_encryption_key: SecretStr | None = None
+    log_level: str = "INFO"
+    # Database calls that take longer fail instead of hanging a request.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_backdate_days: int = Field(default=90, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("id_hmac_key", "id_encryption_key")
+    @classmethod
+    def _valid_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_key(value.get_secret_value())
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def decode_key(text: str) -> bytes:
+    """Decode a base64 key of exactly 32 bytes, or raise ValueError (without echoing the key)."""
+    try:
+        raw = base64.b64decode(text.strip() + "==", altchars=b"-_", validate=False)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be base64 of 32 random bytes") from None
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"must be base64 of {KEY_BYTES} random bytes, got {len(raw)}")
+    return raw
+
+
+def new_key_text() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def load_settings() -> Settings:
+    """Read the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "CERTSVC_" + str(first["loc"][0]).upper() if first["loc"] else "CERTSVC_*"
+        raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
