@@ -11,7 +11,8 @@ from app.domain.enums import Role
 from app.domain.regions import province_of, within
 from app.errors import Forbidden
 
-_UNRESTRICTED = frozenset({Role.ADMIN, Role.PAYMENT})
+# Roles whose reach is not bounded by regions (API.md: mobile certifies and reads for anyone).
+_UNRESTRICTED = frozenset({Role.ADMIN, Role.PAYMENT, Role.MOBILE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,14 @@ class Principal:
                 f"agency {outside[0]} is outside this client's regions", code="forbidden_region"
             )
 
-    def require_any_region(self, agency_codes: Iterable[str], *, province_wide: bool = False) -> None:
+    def require_any_region(
+        self, agency_codes: Iterable[str], *, province_wide: bool = False
+    ) -> None:
         """At least one agency code must be within reach (a recipient is in reach when one of
         its benefits is); province_wide widens county reach to the whole province."""
         codes = list(agency_codes)
         check = self.may_serve if province_wide else self.may_touch
         if not any(check(code) for code in codes):
-            raise Forbidden("the recipient is outside this client's regions", code="forbidden_region")
+            raise Forbidden(
+                "the recipient is outside this client's regions", code="forbidden_region"
+            )

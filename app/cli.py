@@ -9,7 +9,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-
 from app.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
@@ -44,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     create = clients.add_parser("create", help="create a client; prints its key on the last line")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["mobile", "county", "data_exchange",
-                                                          "payment", "admin"])
+    create.add_argument(
+        "--role", required=True, choices=["mobile", "county", "data_exchange", "payment", "admin"]
+    )
     create.add_argument("--regions", default="", help="comma-separated prefixes, e.g. 14,1404")
     create.set_defaults(handler=_clients_create)
     clients.add_parser("list", help="list clients").set_defaults(handler=_clients_list)
@@ -102,7 +102,8 @@ def _clients_create(args: argparse.Namespace) -> int:
 
     async def run(session: Any) -> str:
         client, key = await create_client(session, args.name, Role(args.role), regions)
-        print(f"created client {client.name} ({client.role.value}) regions={','.join(client.regions) or '-'}")
+        regions_text = ",".join(client.regions) or "-"
+        print(f"created client {client.name} ({client.role.value}) regions={regions_text}")
         print("the key is shown once; store it now:")
         return key
 

@@ -47,12 +47,13 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_protector(request: Request) -> IdProtector:
+# Async on purpose: a plain def dependency would be run in a thread pool on every request.
+async def get_protector(request: Request) -> IdProtector:
     protector: IdProtector = request.state.protector
     return protector
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 

@@ -100,8 +100,10 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 def validation_problem(errors: Sequence[Any]) -> Problem:
     """Shape pydantic errors as a problem. Inputs are never echoed: they may be ID numbers."""
     items = [
-        ValidationItem(loc=[part for part in error.get("loc", ()) if part is not None],
-                       msg=str(error.get("msg", "invalid")))
+        ValidationItem(
+            loc=[part for part in error.get("loc", ()) if part is not None],
+            msg=str(error.get("msg", "invalid")),
+        )
         for error in errors
     ]
     codes = {error.get("type") for error in errors} & DOMAIN_VALIDATION_CODES

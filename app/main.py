@@ -62,4 +62,3 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.include_router(operations.router)
     app.include_router(recipients.router)
     return app
-

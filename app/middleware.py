@@ -74,8 +74,12 @@ class RequestContextMiddleware:
             self.metrics.latency.labels(route, method).observe(elapsed)
             access_log.info(
                 "request",
-                extra={"method": method, "route": route, "status": status,
-                       "duration_ms": round(elapsed * 1000, 2)},
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
             request_id_var.reset(token)
 
@@ -108,4 +112,3 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-

@@ -46,13 +46,16 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         async with asyncio.timeout(request.state.settings.db_connect_timeout_seconds):
             async with request.state.engine.connect() as connection:
+                await connection.execution_options(read_only=True)
                 await connection.execute(text("SELECT 1"))
                 revision = await current_revision(connection)
         database = "ok"
     except Exception:  # any failure to reach the database means "not ready", never a 500
         database = "unreachable"
     ready = database == "ok" and revision == expected
-    body = Readiness(ready=ready, database=database, migration=revision, expected_migration=expected)
+    body = Readiness(
+        ready=ready, database=database, migration=revision, expected_migration=expected
+    )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 

@@ -17,7 +17,9 @@ from app.domain.regions import REGION_PREFIX
 from app.errors import Conflict, NotFound, Unprocessable
 
 KEY_PREFIX = "csk_"
-ROLES_WITHOUT_REGIONS = frozenset({Role.ADMIN, Role.PAYMENT})
+# Mobile backends certify and read for anyone (API.md); county and data-exchange clients are
+# bound to regions.
+ROLES_NEEDING_REGIONS = frozenset({Role.COUNTY, Role.DATA_EXCHANGE})
 
 
 def key_digest(key: str) -> str:
@@ -32,7 +34,7 @@ async def create_client(
     for prefix in regions:
         if not REGION_PREFIX.match(prefix):
             raise Unprocessable(f"region {prefix!r} is not a 2, 4 or 6 digit division prefix")
-    if role not in ROLES_WITHOUT_REGIONS and not regions:
+    if role in ROLES_NEEDING_REGIONS and not regions:
         raise Unprocessable(f"a {role.value} client needs at least one region")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient(

@@ -1,0 +1,237 @@
+"""Test harness: every database test runs on SQLite and on PostgreSQL, schema built by Alembic.
+
+Each test runs inside an outer transaction that is rolled back afterwards; the app's
+per-request transactions become savepoints in it. Tests of real concurrency use the
+``committing`` fixtures instead, which commit for real and empty the tables afterwards.
+
+PostgreSQL comes from CERTSVC_TEST_POSTGRES_URL (default: the local server, database
+postgres); the suite creates and drops its own database. Without a reachable server the
+PostgreSQL half is skipped with a reason, except under CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.db.engine import create_engine, create_sessionmaker
+from app.db.migrate import upgrade_to_head
+from app.db.base import Base
+from app.deps import get_session
+from app.domain.enums import Role
+from app.main import create_app
+from app.protection import IdProtector, load_id_protector
+from app.services.clients import create_client
+from app.settings import Settings
+
+ADMIN_URL = os.environ.get(
+    "CERTSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+HMAC_KEY = "h" * 43 + "="
+ENCRYPTION_KEY = "e" * 43 + "="
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _postgres_reason() -> str | None:
+    try:
+        connection = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL at {make_url(ADMIN_URL).render_as_string()} unreachable: {exc!r}"
+    await connection.close()
+    return None
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    engine: AsyncEngine
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("certsvc")
+
+
+@pytest.fixture(scope="session")
+async def postgres_database() -> AsyncIterator[str | None]:
+    """Create a fresh PostgreSQL database for this run, or None (with the skip reason kept)."""
+    reason = await _postgres_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        _SKIP_REASONS["postgresql"] = reason
+        yield None
+        return
+    name = f"certsvc_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+_SKIP_REASONS: dict[str, str] = {}
+_DATABASES: dict[str, Database] = {}
+
+
+@pytest.fixture(scope="session")
+async def databases(
+    workdir: Path, postgres_database: str | None
+) -> AsyncIterator[dict[str, Database]]:
+    urls = {"sqlite": f"sqlite+aiosqlite:///{workdir / 'test.db'}"}
+    if postgres_database is not None:
+        urls["postgresql"] = postgres_database
+    for backend, url in urls.items():
+        await asyncio.to_thread(upgrade_to_head, url)
+        settings = make_settings(workdir, url)
+        _DATABASES[backend] = Database(backend, url, create_engine(settings), settings)
+    yield _DATABASES
+    for database in _DATABASES.values():
+        await database.engine.dispose()
+
+
+def make_settings(workdir: Path, url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": workdir,
+        "database_url": url,
+        "id_hmac_key": HMAC_KEY,
+        "id_encryption_key": ENCRYPTION_KEY,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, databases: dict[str, Database]) -> Database:
+    backend: str = request.param
+    if backend not in databases:
+        pytest.skip(_SKIP_REASONS.get(backend, f"{backend} unavailable"))
+    return databases[backend]
+
+
+@pytest.fixture
+def protector(database: Database) -> IdProtector:
+    return load_id_protector(database.settings)
+
+
+@pytest.fixture
+async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
+    """An outer transaction that every session of the test joins, rolled back at the end."""
+    async with database.engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    async with AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+
+
+@dataclass
+class Api:
+    """An app and a way to make clients of it with a given role and regions."""
+
+    app: Any
+    new_client: Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+def with_lifespan_state(app: Any, state: Mapping[str, Any] | None) -> Any:
+    """Hand the lifespan's state to each request, as an ASGI server does (httpx's
+    ASGITransport runs no lifespan)."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["state"] = dict(state or {})
+        await app(scope, receive, send)
+
+    return asgi
+
+
+async def _client_factory(
+    app: Any, sessions: Callable[[], AsyncSession], opened: list[httpx.AsyncClient]
+) -> Callable[..., Awaitable[httpx.AsyncClient]]:
+    async def new_client(
+        role: Role = Role.ADMIN, regions: tuple[str, ...] = ()
+    ) -> httpx.AsyncClient:
+        async with sessions() as session, session.begin():
+            _, key = await create_client(session, f"test-{uuid.uuid4().hex[:8]}", role, regions)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        opened.append(client)
+        return client
+
+    return new_client
+
+
+@pytest.fixture
+async def api(database: Database, connection: AsyncConnection) -> AsyncIterator[Api]:
+    """The app, with every request's transaction nested in the test's outer transaction."""
+    app = create_app(database.settings, engine=database.engine)
+
+    def sessions() -> AsyncSession:
+        return AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+
+    async def session_override() -> AsyncIterator[AsyncSession]:
+        async with sessions() as session, session.begin():
+            yield session
+
+    app.dependency_overrides[get_session] = session_override
+    opened: list[httpx.AsyncClient] = []
+    async with app.router.lifespan_context(app) as state:
+        asgi = with_lifespan_state(app, state)
+        yield Api(asgi, await _client_factory(asgi, sessions, opened))
+        for client in opened:
+            await client.aclose()
+
+
+@pytest.fixture
+async def committing_api(database: Database) -> AsyncIterator[Api]:
+    """The app as deployed: real commits, real concurrent connections. Tables are emptied after."""
+    app = create_app(database.settings, engine=database.engine)
+    opened: list[httpx.AsyncClient] = []
+    async with app.router.lifespan_context(app) as state:
+        asgi = with_lifespan_state(app, state)
+        yield Api(asgi, await _client_factory(asgi, create_sessionmaker(database.engine), opened))
+        for client in opened:
+            await client.aclose()
+    await empty_tables(database.engine)
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))

@@ -1,0 +1,43 @@
+"""Settings refuse bad values in one line; production refuses missing keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.protection import load_id_protector
+from app.settings import Environment, Settings, SettingsError, load_settings
+
+
+def test_a_malformed_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSVC_DATABASE_URL", "mysql://nope")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "CERTSVC_DATABASE_URL" in message
+    assert "\n" not in message
+
+
+def test_a_malformed_key_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSVC_ID_HMAC_KEY", "short-secret")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "CERTSVC_ID_HMAC_KEY" in str(raised.value)
+    assert "short-secret" not in str(raised.value)
+
+
+def test_production_without_keys_stops(tmp_path: Path) -> None:
+    settings = Settings(env=Environment.PRODUCTION, data_dir=tmp_path)
+    with pytest.raises(SettingsError, match="CERTSVC_ID_HMAC_KEY is required"):
+        load_id_protector(settings)
+
+
+def test_development_generates_keys_once_and_reuses_them(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    first = load_id_protector(settings)
+    second = load_id_protector(settings)
+    assert first == second
+    key_file = tmp_path / "keys" / "id_hmac_key.key"
+    assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
