@@ -26,9 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.db.base import Base
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade_to_head
-from app.db.base import Base
 from app.deps import get_session
 from app.domain.enums import Role
 from app.main import create_app
