@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.domain.policy import PolicyError
 from app.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
@@ -19,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.handler(args)
-    except SettingsError as exc:
+    except (SettingsError, PolicyError) as exc:
         print(f"certsvc: {exc}", file=sys.stderr)
         return 2
     return result
@@ -53,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.set_defaults(handler=_clients_revoke)
 
+    importer = commands.add_parser(
+        "import-certifications", help="load past certifications from the provincial platform"
+    )
+    importer.add_argument("file", type=Path, help="CSV: " + ",".join(_import_columns()))
+    importer.add_argument("--rejects", type=Path, help="default: FILE.rejected.csv")
+    importer.add_argument("--client", default="legacy-import", help="system client to credit")
+    importer.set_defaults(handler=_import_certifications)
+
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi.yaml")
     openapi.set_defaults(handler=_openapi)
@@ -62,9 +71,14 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.domain.policy import load_policies
     from app.logs import configure_logging
+    from app.protection import load_id_protector
 
     settings = get_settings()
+    # Fail here in one line, not in a traceback from inside the server's import of the app.
+    load_id_protector(settings)
+    load_policies()
     configure_logging(settings.log_level)
     if settings.is_sqlite:
         # The embedded default migrates itself; on PostgreSQL migrations are a deploy step.
@@ -133,6 +147,63 @@ def _clients_revoke(args: argparse.Namespace) -> int:
         print(f"revoked {client.name}")
 
     _with_session(run)
+    return 0
+
+
+def _import_columns() -> tuple[str, ...]:
+    from app.services.imports import COLUMNS
+
+    return COLUMNS
+
+
+def _import_certifications(args: argparse.Namespace) -> int:
+    import time
+
+    from app.db.engine import create_engine, create_sessionmaker
+    from app.protection import load_id_protector
+    from app.services.imports import ImportSummary, import_certifications
+
+    settings = get_settings()
+    if not args.file.is_file():
+        print(f"certsvc: no file {args.file}", file=sys.stderr)
+        return 1
+    if settings.is_sqlite:
+        _upgrade(settings)
+    protector = load_id_protector(settings)
+    rejects = args.rejects or args.file.with_suffix(".rejected.csv")
+    started = time.monotonic()
+
+    def progress(summary: ImportSummary) -> None:
+        rate = summary.rows / max(time.monotonic() - started, 1e-9)
+        print(
+            f"\r{summary.rows:>10,} rows  {summary.loaded:>10,} loaded  "
+            f"{summary.rejected:>8,} rejected  {rate:>8,.0f} rows/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def run() -> ImportSummary:
+        engine = create_engine(settings)
+        try:
+            return await import_certifications(
+                create_sessionmaker(engine), protector, args.file, rejects, args.client, progress
+            )
+        finally:
+            await engine.dispose()
+
+    summary = asyncio.run(run())
+    elapsed = time.monotonic() - started
+    print(file=sys.stderr)
+    print(
+        f"rows {summary.rows}, loaded {summary.loaded}, already present "
+        f"{summary.already_present}, rejected {summary.rejected} in {elapsed:.1f}s "
+        f"({summary.rows / max(elapsed, 1e-9):,.0f} rows/s)"
+    )
+    for reason, count in sorted(summary.reasons.items()):
+        print(f"  rejected {count} × {reason}")
+    if summary.rejected:
+        print(f"rejected rows with reasons: {rejects}")
     return 0
 
 

@@ -4,6 +4,7 @@ long-lived objects the lifespan built."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.base import utcnow
+from app.domain.policy import PolicyBook
 from app.errors import Unauthorized
 from app.protection import IdProtector
 from app.services.clients import authenticate
@@ -58,5 +61,17 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_policies(request: Request) -> PolicyBook:
+    policies: PolicyBook = request.state.policies
+    return policies
+
+
+async def get_now() -> datetime:
+    """The request's notion of now; tests override it to replay the notices' dates."""
+    return utcnow()
+
+
 ProtectorDep = Annotated[IdProtector, Depends(get_protector)]
+NowDep = Annotated[datetime, Depends(get_now)]
+PoliciesDep = Annotated[PolicyBook, Depends(get_policies)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -11,10 +11,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import SessionMaker, create_engine, create_sessionmaker
+from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
-from app.routers import operations, recipients
+from app.routers import certifications, eligibility, operations, recipients
 from app.settings import Settings, get_settings
 
 
@@ -25,13 +26,20 @@ class State(TypedDict):
     engine: AsyncEngine
     sessionmaker: SessionMaker
     protector: IdProtector
+    policies: PolicyBook
 
 
-def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    engine: AsyncEngine | None = None,
+    policies: PolicyBook | None = None,
+) -> FastAPI:
     """Build the app. Nothing connects here: the lifespan opens the engine, and disposes of it
     unless the caller passed one in (tests share an engine across apps)."""
     settings = settings or get_settings()
     protector = load_id_protector(settings)
+    # A bad policy file stops start-up here, with a message naming the file and field.
+    policies = policies or load_policies()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
@@ -43,6 +51,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
                 engine=active,
                 sessionmaker=create_sessionmaker(active),
                 protector=protector,
+                policies=policies,
             )
         finally:
             if own_engine:
@@ -61,4 +70,6 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.registry))
     app.include_router(operations.router)
     app.include_router(recipients.router)
+    app.include_router(eligibility.router)
+    app.include_router(certifications.router)
     return app

@@ -16,12 +16,14 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -29,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.db.base import Base
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade_to_head
-from app.deps import get_session
+from app.deps import get_now, get_session
 from app.domain.enums import Role
 from app.main import create_app
 from app.protection import IdProtector, load_id_protector
@@ -159,6 +161,16 @@ class Api:
 
     app: Any
     new_client: Callable[..., Awaitable[httpx.AsyncClient]]
+    fastapi: FastAPI
+
+    def set_now(self, instant: str | datetime) -> None:
+        """Freeze the service's clock, to replay the notices' dates."""
+        frozen = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
+
+        async def now() -> datetime:
+            return frozen
+
+        self.fastapi.dependency_overrides[get_now] = now
 
 
 def with_lifespan_state(app: Any, state: Mapping[str, Any] | None) -> Any:
@@ -209,7 +221,7 @@ async def api(database: Database, connection: AsyncConnection) -> AsyncIterator[
     opened: list[httpx.AsyncClient] = []
     async with app.router.lifespan_context(app) as state:
         asgi = with_lifespan_state(app, state)
-        yield Api(asgi, await _client_factory(asgi, sessions, opened))
+        yield Api(asgi, await _client_factory(asgi, sessions, opened), app)
         for client in opened:
             await client.aclose()
 
@@ -221,7 +233,8 @@ async def committing_api(database: Database) -> AsyncIterator[Api]:
     opened: list[httpx.AsyncClient] = []
     async with app.router.lifespan_context(app) as state:
         asgi = with_lifespan_state(app, state)
-        yield Api(asgi, await _client_factory(asgi, create_sessionmaker(database.engine), opened))
+        sessions = create_sessionmaker(database.engine)
+        yield Api(asgi, await _client_factory(asgi, sessions, opened), app)
         for client in opened:
             await client.aclose()
     await empty_tables(database.engine)

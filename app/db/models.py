@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConst
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, new_id, str_enum, utcnow
-from app.domain.enums import BenefitType, Residence, Role
+from app.domain.enums import BenefitType, CertificationResult, Channel, Residence, Role
 
 
 class ApiClient(Base):
@@ -73,3 +73,49 @@ class Benefit(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     recipient: Mapped[Recipient] = relationship(back_populates="benefits", lazy="raise")
+
+
+class Certification(Base):
+    """One certification attempt with its channel's evidence, as the channel gave it.
+
+    Failed and below-threshold attempts are kept (``counted`` false) for fraud analysis.
+    Revocation marks the record; nothing is ever deleted."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (
+        # Exactly once per client: a retried source_ref or Idempotency-Key meets these.
+        UniqueConstraint("client_id", "source_ref"),
+        UniqueConstraint("client_id", "idempotency_key"),
+        Index("ix_certifications_recipient_occurred", "recipient_id", "occurred_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, 32))
+    result: Mapped[CertificationResult] = mapped_column(str_enum(CertificationResult, 16))
+    counted: Mapped[bool]
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
+    source_ref: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, object]] = mapped_column(JSON)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    imported: Mapped[bool] = mapped_column(default=False)
+    # Copied out of details for the queries that need them (risk signals, statistics).
+    mode: Mapped[str | None] = mapped_column(String(32))
+    app: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    similarity: Mapped[float | None]
+    liveness: Mapped[float | None]
+    office: Mapped[str | None] = mapped_column(String(128))
+    operator: Mapped[str | None] = mapped_column(String(128))
+    service_point: Mapped[str | None] = mapped_column(String(128))
+    terminal_id: Mapped[str | None] = mapped_column(String(128))
+    source_department: Mapped[str | None] = mapped_column(String(32))
+    batch_id: Mapped[str | None] = mapped_column(String(128))
+    home_visit_request_id: Mapped[str | None] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_clients.id"))
+    revoke_reason: Mapped[str | None] = mapped_column(String(500))

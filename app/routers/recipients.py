@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from app.deps import PrincipalDep, ProtectorDep, SessionDep
+from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.recipients import RecipientCreate, RecipientLookup, RecipientRead, RecipientUpdate
 from app.services import recipients as service
@@ -27,9 +27,14 @@ async def register_recipient(
     session: SessionDep,
     principal: PrincipalDep,
     protector: ProtectorDep,
+    policies: PoliciesDep,
+    now: NowDep,
 ) -> RecipientRead:
-    """Create the recipient (201), or update the one with this ID number (200)."""
-    recipient, created = await service.register_recipient(session, protector, principal, body)
+    """Create the recipient (201), or update the one with this ID number (200). A benefit whose
+    agency no policy covers is refused with 422 `no_policy_for_agency`."""
+    recipient, created = await service.register_recipient(
+        session, protector, principal, policies, body, now
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return service.to_read(recipient)

@@ -3,38 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth import Principal
-from app.db.base import new_id, utcnow
+from app.db.base import new_id
 from app.db.models import Benefit, Recipient
 from app.db.upsert import insert_for
 from app.domain.enums import Role
 from app.domain.id_numbers import birth_date_of, mask_id_number
+from app.domain.policy import PolicyBook
 from app.errors import NotFound
 from app.protection import IdProtector
 from app.schemas.recipients import (
-    BenefitIn,
     BenefitRead,
     RecipientCreate,
     RecipientRead,
     RecipientUpdate,
 )
-
-# Called with each benefit before anything is written; raises to refuse the registration.
-BenefitCheck = Callable[[BenefitIn], None]
+from app.services.policies import policy_for, today
 
 
 async def register_recipient(
     session: AsyncSession,
     protector: IdProtector,
     principal: Principal,
+    policies: PolicyBook,
     data: RecipientCreate,
-    check_benefit: BenefitCheck | None = None,
+    now: datetime,
 ) -> tuple[Recipient, bool]:
     """Create the recipient, or update it when the ID number is known; upsert the listed
     benefits (others stay). Returns the recipient and whether it was created.
@@ -44,8 +43,7 @@ async def register_recipient(
     principal.require(Role.COUNTY)
     principal.require_region(benefit.agency_code for benefit in data.benefits)
     for benefit in data.benefits:
-        if check_benefit is not None:
-            check_benefit(benefit)
+        policy_for(policies, benefit, today(now))
 
     digest = protector.digest(data.id_number)
     person = {
@@ -54,7 +52,6 @@ async def register_recipient(
         "residence": data.residence,
         "emergency_contacts": data.emergency_contacts,
     }
-    now = utcnow()
     inserted = await session.scalar(
         insert_for(session, Recipient)
         .values(

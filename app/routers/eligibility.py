@@ -1,0 +1,63 @@
+"""Eligibility answers for one recipient, and the approval of a new benefit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from app.deps import NowDep, PoliciesDep, PrincipalDep, SessionDep
+from app.routers.responses import problems
+from app.schemas.eligibility import BenefitEligibility, RecipientEligibility
+from app.services import eligibility as service
+from app.services.policies import today
+
+router = APIRouter(prefix="/v1/recipients", tags=["eligibility"])
+
+
+@router.get(
+    "/{recipient_id}/eligibility",
+    response_model=RecipientEligibility,
+    responses=problems(403, 404, 422),
+    summary="Is each benefit payable on a date",
+)
+async def get_eligibility(
+    recipient_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    policies: PoliciesDep,
+    now: NowDep,
+    on: Annotated[date | None, Query(description="the day asked about; default today")] = None,
+    known_at: Annotated[
+        AwareDatetime | None,
+        Query(description="answer only from what had been recorded by this instant"),
+    ] = None,
+) -> RecipientEligibility:
+    """Status, validity, next due date and payability of every benefit of the recipient."""
+    return await service.recipient_eligibility(
+        session, principal, policies, recipient_id, on or today(now), known_at
+    )
+
+
+@router.post(
+    "/{recipient_id}/benefits/{benefit_id}/approval",
+    response_model=BenefitEligibility,
+    responses=problems(403, 404, 409, 422),
+    summary="Approve a new benefit after its first certification",
+)
+async def approve_benefit(
+    recipient_id: uuid.UUID,
+    benefit_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    policies: PoliciesDep,
+    now: NowDep,
+) -> BenefitEligibility:
+    """200 once the recipient holds a valid certification; 409 `first_certification_required`
+    before."""
+    return await service.approve_benefit(
+        session, principal, policies, recipient_id, benefit_id, today(now)
+    )
