@@ -1,0 +1,1 @@
+"""Benchmarks and their data generator; run by hand, never part of the test suite."""

@@ -1,0 +1,49 @@
+"""Write a legacy-history CSV for `certsvc import-certifications`, addressed to the people
+`bench.province` generated (same deterministic ID numbers).
+
+    python -m bench.legacy_csv --rows 1000000 --recipients 1000000 --out bench/out/history.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from app.services.imports import COLUMNS
+from bench.province import face_details, id_number_for
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--province", default="14")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/history.csv"))
+    args = parser.parse_args()
+    rng = random.Random(11)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    with args.out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for row in range(args.rows):
+            occurred = start + timedelta(minutes=rng.randrange(60 * 24 * 365 * 6))
+            writer.writerow(
+                [
+                    id_number_for(row % args.recipients, args.province),
+                    "face",
+                    "passed",
+                    occurred.isoformat(),
+                    f"legacy-{row}",
+                    json.dumps(face_details(rng)),
+                ]
+            )
+    print(f"wrote {args.rows:,} rows to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
