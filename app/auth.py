@@ -50,6 +50,15 @@ class Principal:
                 f"agency {outside[0]} is outside this client's regions", code="forbidden_region"
             )
 
+    def require_prefix(self, agency_prefix: str) -> None:
+        """A listing filtered by a division prefix must lie within the client's regions."""
+        if self.role not in _UNRESTRICTED and not any(
+            agency_prefix.startswith(region) for region in self.regions
+        ):
+            raise Forbidden(
+                f"agency {agency_prefix} is outside this client's regions", code="forbidden_region"
+            )
+
     def require_any_region(
         self, agency_codes: Iterable[str], *, province_wide: bool = False
     ) -> None:

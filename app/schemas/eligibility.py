@@ -36,6 +36,12 @@ class BenefitEligibility(BaseModel):
     resumption: Resumption | None
     back_pay_months: list[str] = Field(examples=[["2026-09", "2026-10"]])
     overpaid_months: list[str]
+    moratorium_id: uuid.UUID | None = Field(
+        default=None, description="the moratorium keeping an overdue benefit payable"
+    )
+    incarcerated: bool = Field(
+        default=False, description="an imprisonment report blocks self-service certification"
+    )
 
 
 class RecipientEligibility(BaseModel):

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db.models import Benefit, Certification, Recipient
+from app.db.models import (
+    Benefit,
+    Recipient,
+)
 from app.domain.eligibility import (
-    BenefitFacts,
-    CertificationFact,
     Eligibility,
-    RecipientFacts,
     evaluate_eligibility,
 )
 from app.domain.enums import Role
@@ -28,66 +26,29 @@ from app.schemas.eligibility import (
     RecipientEligibility,
     Resumption,
 )
+from app.services.facts import FactBook, benefit_facts, load_facts, recipient_facts
 from app.services.policies import SERVICE_TIMEZONE, policy_for
 from app.services.recipients import get_recipient
 
 
-def benefit_facts(benefit: Benefit) -> BenefitFacts:
-    return BenefitFacts(
-        benefit_id=str(benefit.id),
-        benefit_type=benefit.benefit_type,
-        agency_code=benefit.agency_code,
-        start_date=benefit.start_date,
-        approved=benefit.approved,
-        funeral_subsidy_area=benefit.funeral_subsidy_area,
-    )
-
-
-def recipient_facts(recipient: Recipient) -> RecipientFacts:
-    return RecipientFacts(
-        residence=recipient.residence, emergency_contacts=recipient.emergency_contacts
-    )
-
-
-def certification_fact(certification: Certification) -> CertificationFact:
-    return CertificationFact(
-        certification_id=str(certification.id),
-        channel=certification.channel,
-        occurred_at=certification.occurred_at,
-        recorded_at=certification.recorded_at,
-        counted=certification.counted,
-        revoked_at=certification.revoked_at,
-    )
-
-
-async def load_certification_facts(
-    session: AsyncSession, recipient_id: uuid.UUID
-) -> list[CertificationFact]:
-    """Every certification of the recipient that could count; the engine filters by time."""
-    rows = await session.scalars(
-        select(Certification).where(
-            Certification.recipient_id == recipient_id, Certification.counted.is_(True)
-        )
-    )
-    return [certification_fact(row) for row in rows]
-
-
 def evaluate_recipient(
     recipient: Recipient,
-    certifications: Sequence[CertificationFact],
+    book: FactBook,
     policies: PolicyBook,
     on: date,
     known_at: datetime | None = None,
 ) -> list[tuple[Benefit, Policy, Eligibility]]:
     """Every benefit's answer. With known_at, benefits registered later are left out."""
     facts = recipient_facts(recipient)
+    certifications = book.certifications(recipient.id)
+    events = book.events(recipient.id)
     answers = []
     for benefit in recipient.benefits:
         if known_at is not None and benefit.created_at > known_at:
             continue
         policy = policy_for(policies, benefit, on)
         decision = evaluate_eligibility(
-            benefit_facts(benefit), facts, certifications, policy, on, known_at
+            benefit_facts(benefit), facts, certifications, policy, on, known_at, events=events
         )
         answers.append((benefit, policy, decision))
     return answers
@@ -102,8 +63,8 @@ async def recipient_eligibility(
     known_at: datetime | None = None,
 ) -> RecipientEligibility:
     recipient = await get_recipient(session, principal, recipient_id)
-    certifications = await load_certification_facts(session, recipient.id)
-    answers = evaluate_recipient(recipient, certifications, policies, on, known_at)
+    book = await load_facts(session, [recipient.id])
+    answers = evaluate_recipient(recipient, book, policies, on, known_at)
     return RecipientEligibility(
         recipient_id=recipient.id,
         on=on,
@@ -135,6 +96,8 @@ def to_benefit_eligibility(benefit: Benefit, answer: Eligibility) -> BenefitElig
         ),
         resumption=None if answer.resumption is None else Resumption(mode=answer.resumption),
         back_pay_months=[str(month) for month in answer.back_pay_months],
+        moratorium_id=None if answer.moratorium_id is None else uuid.UUID(answer.moratorium_id),
+        incarcerated=answer.incarcerated,
         overpaid_months=[str(month) for month in answer.overpaid_months],
     )
 
@@ -155,11 +118,16 @@ async def approve_benefit(
     if benefit is None:
         raise NotFound("the recipient has no such benefit")
     principal.require_region([benefit.agency_code])
-    certifications = await load_certification_facts(session, recipient.id)
+    book = await load_facts(session, [recipient.id])
     as_approved = replace(benefit_facts(benefit), approved=True)
     policy = policy_for(policies, benefit, on)
     answer = evaluate_eligibility(
-        as_approved, recipient_facts(recipient), certifications, policy, on
+        as_approved,
+        recipient_facts(recipient),
+        book.certifications(recipient.id),
+        policy,
+        on,
+        events=book.events(recipient.id),
     )
     certified = answer.last_certification is not None and (
         answer.valid_through is None or answer.valid_through >= on

@@ -1,0 +1,97 @@
+"""Facts beyond certifications that decide a benefit: stop reports, verification cases,
+resumption steps and suspension moratoria. Plain data for the engine; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from app.domain.enums import BenefitType, ResumptionMode
+
+
+class StopReason(StrEnum):
+    DEATH = "death"
+    IMPRISONMENT = "imprisonment"
+    RELEASE = "release"
+    RE_EMPLOYMENT = "re_employment"
+    STARTED_PENSION = "started_pension"
+    ENLISTED = "enlisted"
+    EMIGRATED = "emigrated"
+    DEPENDENT_NO_LONGER_ELIGIBLE = "dependent_no_longer_eligible"
+    OTHER = "other"
+
+
+class Reporter(StrEnum):
+    EMPLOYER = "employer"
+    FAMILY = "family"
+    SELF = "self"
+    AGENCY = "agency"
+    DATA_MATCH = "data_match"
+
+
+class CaseOutcome(StrEnum):
+    CONFIRMED_ELIGIBLE = "confirmed_eligible"
+    CONFIRMED_INELIGIBLE = "confirmed_ineligible"
+
+
+@dataclass(frozen=True, slots=True)
+class StopEventFact:
+    """A reported stop condition (停发情形). ``benefit_id`` None: it concerns every benefit of
+    the recipient (death, imprisonment, release always do)."""
+
+    event_id: str
+    reason: StopReason
+    benefit_id: str | None
+    occurred_on: date
+    recorded_at: datetime  # aware
+    suspected: bool  # unverified signal (typically data matching): suspends, never stops
+    has_documents: bool  # release: judgment / release certificate / no-criminal-record proof
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFact:
+    """A verification case (核实台账) and, once resolved, its outcome."""
+
+    case_id: str
+    benefit_id: str | None  # None: every benefit of the recipient
+    stop_event_id: str | None  # the suspicion that opened it, if any
+    opened_at: datetime
+    outcome: CaseOutcome | None = None
+    effective_on: date | None = None  # confirmed_ineligible: stopped after this day's month
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumptionStepFact:
+    """A completed step a resumption tier asks for: 告知承诺 (commitment_required), the
+    employer's verification (employer_verification), or the agency's continuation decision
+    (continuation_procedure, 续发程序)."""
+
+    kind: ResumptionMode
+    on: date
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MoratoriumFact:
+    """A pause of automatic suspension (a channel outage, a disaster) for a region prefix and
+    benefit types over a date range, inclusive."""
+
+    moratorium_id: str
+    agency_prefix: str
+    benefit_types: frozenset[BenefitType]
+    starts_on: date
+    ends_on: date
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LifeEvents:
+    stops: tuple[StopEventFact, ...] = ()
+    cases: tuple[CaseFact, ...] = ()
+    steps: tuple[ResumptionStepFact, ...] = ()
+    moratoria: tuple[MoratoriumFact, ...] = ()
+
+
+NO_EVENTS = LifeEvents()

@@ -1,0 +1,178 @@
+"""Stop reports, verification cases, resumption steps, moratoria and post-checks
+(API.md, "Stop events and verification")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.domain.enums import BenefitType, ResumptionMode
+from app.domain.events import CaseOutcome, Reporter, StopReason
+from app.schemas.common import IdNumber, InputModel, RegionPrefix
+from app.schemas.eligibility import BenefitEligibility
+
+PERSON_LEVEL_REASONS = frozenset({StopReason.DEATH, StopReason.IMPRISONMENT, StopReason.RELEASE})
+DocumentRef = str
+ContactMethod = Literal["phone", "sms", "visit", "family", "employer", "letter"]
+ContactOutcome = Literal[
+    "reached_recipient", "reached_family", "no_answer", "wrong_number", "refused", "other"
+]
+
+
+class StopReportCreate(InputModel):
+    id_number: IdNumber | None = None
+    recipient_id: uuid.UUID | None = None
+    benefit_id: uuid.UUID | None = Field(
+        default=None, description="benefit-specific reasons only; omitted: every benefit"
+    )
+    reason: StopReason
+    occurred_on: date
+    reported_by: Reporter
+    suspected: bool = Field(
+        default=False, description="an unverified signal: suspends and opens a case, never stops"
+    )
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=20)
+    note: str | None = Field(default=None, max_length=500)
+    source_ref: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.id_number is None) == (self.recipient_id is None):
+            raise ValueError("give exactly one of id_number and recipient_id")
+        if self.reason in PERSON_LEVEL_REASONS and self.benefit_id is not None:
+            raise ValueError(f"{self.reason.value} concerns the person: omit benefit_id")
+        if self.reason is StopReason.RELEASE and self.suspected:
+            raise ValueError("a release is reported with documents, not as a suspicion")
+        if any(not ref.strip() or len(ref) > 256 for ref in self.documents):
+            raise ValueError("document references are 1 to 256 characters")
+        return self
+
+
+class StopReportRead(BaseModel):
+    report_id: uuid.UUID
+    recipient_id: uuid.UUID
+    benefit_id: uuid.UUID | None
+    reason: StopReason
+    occurred_on: date
+    reported_by: Reporter
+    suspected: bool
+    documents: list[str]
+    deadline: date = Field(description="20 working days after the event")
+    late: bool
+    calendar: str = Field(description="official, or weekdays_fallback for unpublished years")
+    recorded_at: datetime
+    case_id: uuid.UUID | None = Field(description="the verification case a suspicion opened")
+    effects: list[BenefitEligibility] = Field(description="each benefit's answer right after")
+
+
+class CaseContactCreate(InputModel):
+    method: ContactMethod
+    outcome: ContactOutcome
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class CaseContactRead(BaseModel):
+    contact_id: uuid.UUID
+    method: str
+    outcome: str
+    note: str | None
+    recorded_at: datetime
+    recorded_by: uuid.UUID
+
+
+class CaseResolutionCreate(InputModel):
+    outcome: CaseOutcome
+    effective_on: date | None = Field(
+        default=None, description="required when confirmed_ineligible: stopped after this month"
+    )
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _date_when_stopping(self) -> Self:
+        if self.outcome is CaseOutcome.CONFIRMED_INELIGIBLE and self.effective_on is None:
+            raise ValueError("confirmed_ineligible needs effective_on")
+        return self
+
+
+class CaseRead(BaseModel):
+    case_id: uuid.UUID
+    recipient_id: uuid.UUID
+    benefit_id: uuid.UUID | None
+    agency_code: str
+    reason: str
+    status: Literal["open", "resolved"]
+    opened_on: date
+    stop_report_id: uuid.UUID | None
+    certification_id: uuid.UUID | None
+    outcome: CaseOutcome | None
+    effective_on: date | None
+    documents: list[str]
+    resolved_at: datetime | None
+    contacts: list[CaseContactRead]
+    effects: list[BenefitEligibility] | None = Field(
+        default=None, description="on resolution: each benefit's answer right after"
+    )
+
+
+class CommitmentCreate(InputModel):
+    signed_on: date
+    document_ref: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class EmployerVerificationCreate(InputModel):
+    employer: str = Field(min_length=1, max_length=200)
+    verified_on: date
+    document_ref: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class ContinuationCreate(InputModel):
+    decided_on: date
+    decision_ref: str = Field(min_length=1, max_length=256)
+
+
+class ResumptionStepRead(BaseModel):
+    step_id: uuid.UUID
+    recipient_id: uuid.UUID
+    kind: ResumptionMode
+    completed_on: date
+    employer: str | None
+    reference: str | None
+    recorded_at: datetime
+    effects: list[BenefitEligibility]
+
+
+class MoratoriumCreate(InputModel):
+    agency_code: RegionPrefix
+    benefit_types: list[BenefitType] = Field(min_length=1, max_length=8)
+    starts_on: date
+    ends_on: date
+    reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on is before starts_on")
+        return self
+
+
+class MoratoriumRead(BaseModel):
+    moratorium_id: uuid.UUID
+    agency_code: str
+    benefit_types: list[BenefitType]
+    starts_on: date
+    ends_on: date
+    reason: str
+    created_by: uuid.UUID
+    created_at: datetime
+
+
+class PostCheckItem(BaseModel):
+    recipient_id: uuid.UUID
+    benefit_id: uuid.UUID
+    agency_code: str
+    resumed_in: str = Field(description="the month payment resumed, YYYY-MM")
+    suspended_months: int
+    certification_id: uuid.UUID
