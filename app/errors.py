@@ -18,7 +18,9 @@ logger = logging.getLogger("certsvc.errors")
 PROBLEM_JSON = "application/problem+json"
 
 # Pydantic error types that carry our own stable codes (raised with PydanticCustomError).
-DOMAIN_VALIDATION_CODES = frozenset({"invalid_id_number", "invalid_agency_code"})
+DOMAIN_VALIDATION_CODES = frozenset(
+    {"invalid_id_number", "invalid_agency_code", "invalid_month", "invalid_phone"}
+)
 
 
 class ValidationItem(BaseModel):

@@ -15,7 +15,15 @@ from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
-from app.routers import cases, certifications, eligibility, operations, recipients, stops
+from app.routers import (
+    cases,
+    certifications,
+    eligibility,
+    operations,
+    payments,
+    recipients,
+    stops,
+)
 from app.settings import Settings, get_settings
 
 
@@ -74,4 +82,5 @@ def create_app(
     app.include_router(certifications.router)
     app.include_router(stops.router)
     app.include_router(cases.router)
+    app.include_router(payments.router)
     return app

@@ -240,3 +240,52 @@ class Moratorium(Base):
     reason: Mapped[str] = mapped_column(String(500))
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentRun(Base):
+    """A month's decisions for an agency prefix, computed as known at ``known_at`` and stored
+    unchanged; ``digest`` is the SHA-256 of the NDJSON the items endpoint serves."""
+
+    __tablename__ = "payment_runs"
+    __table_args__ = (UniqueConstraint("month", "agency_code", "generation"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    month: Mapped[str] = mapped_column(String(7))
+    agency_code: Mapped[str] = mapped_column(String(6))
+    generation: Mapped[int]
+    on: Mapped[date] = mapped_column("decided_on")
+    known_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    items: Mapped[int] = mapped_column(default=0)
+    payable: Mapped[int] = mapped_column(default=0)
+    withheld: Mapped[int] = mapped_column(default=0)
+    stopped: Mapped[int] = mapped_column(default=0)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class PaymentRunItem(Base):
+    """One benefit's decision in a run, in the order the run serves it."""
+
+    __tablename__ = "payment_run_items"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("payment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    benefit_id: Mapped[uuid.UUID]
+    recipient_id: Mapped[uuid.UUID]
+    agency_code: Mapped[str] = mapped_column(String(6))
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    payable: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(40))
+    back_pay_months: Mapped[list[str]] = mapped_column(JSON)
+    overpaid_months: Mapped[list[str]] = mapped_column(JSON)
+    policy_id: Mapped[str] = mapped_column(String(40))
+    valid_through: Mapped[date | None]
+    last_record_at: Mapped[datetime | None]

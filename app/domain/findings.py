@@ -3,7 +3,7 @@
 Stop reports, verification cases, resumption steps and moratoria (`app.domain.events`) become
 `Findings`: which months are stopped or withheld in prison, which days a suspicion withholds
 payment, when the self-service block is set, which moratoria and steps apply. The rules and the
-notice sentences behind them are in docs/policy.md §7–§8.
+notice sentences behind them are in docs/policy.md §7.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Findings:
         return min(covering, key=lambda m: (m.starts_on, m.moratorium_id), default=None)
 
     def step_done(self, kind: ResumptionMode, since: date, day: date) -> bool:
-        return any(s.kind is kind and since <= s.on <= day for s in self.steps)
+        return any(s.kind == kind and since <= s.on <= day for s in self.steps)
 
     def earliest_month(self) -> Month | None:
         """The first month any finding can withhold."""
@@ -153,18 +153,18 @@ def find(
     suspicions: list[Span] = []
     flags: list[Span] = []
     for report in known.reports:
-        if report.reason is StopReason.RELEASE:
+        if report.reason == StopReason.RELEASE:
             continue
         if report.reason not in _EVERY_BENEFIT and report.benefit_id not in (None, benefit_id):
             continue
         verdicts = known.verdicts(report.event_id)
         # The first resolution ends the suspicion; the latest decides whether it stops.
         verified_on = known.day(_resolved_at(verdicts[0])) if verdicts else None
-        refuted = bool(verdicts) and verdicts[-1].outcome is CaseOutcome.CONFIRMED_ELIGIBLE
+        refuted = bool(verdicts) and verdicts[-1].outcome == CaseOutcome.CONFIRMED_ELIGIBLE
         if report.suspected or refuted:
             suspicions.append(Span(report.event_id, known.day(report.recorded_at), verified_on))
         confirmed = _confirmed(report, verdicts[-1] if verdicts else None)
-        if report.reason is StopReason.IMPRISONMENT:
+        if report.reason == StopReason.IMPRISONMENT:
             release = known.release_after(report.occurred_on if confirmed is None else confirmed.on)
             cleared = [] if release is None else [known.day(release.recorded_at)]
             if refuted and verified_on is not None:
@@ -177,13 +177,13 @@ def find(
                     Stop(Reason.INCARCERATED, confirmed.on, confirmed.known_at, until)
                 )
         elif confirmed is not None:
-            (deaths if report.reason is StopReason.DEATH else stops).append(confirmed)
+            (deaths if report.reason == StopReason.DEATH else stops).append(confirmed)
 
     linked = {e.event_id for e in events.stops}
     for case in known.resolved:
         if case.stop_event_id in linked or case.benefit_id not in (None, benefit_id):
             continue
-        if case.outcome is CaseOutcome.CONFIRMED_INELIGIBLE:
+        if case.outcome == CaseOutcome.CONFIRMED_INELIGIBLE:
             stops.append(_agency_stop(case, known.steps, known.day))
 
     death = None
@@ -230,7 +230,7 @@ class _Known:
             m for m in events.moratoria if self.known(m.created_at, f"moratorium {m.moratorium_id}")
         )
         self.releases = [
-            e for e in self.reports if e.reason is StopReason.RELEASE and e.has_documents
+            e for e in self.reports if e.reason == StopReason.RELEASE and e.has_documents
         ]
 
     def known(self, instant: datetime, what: str) -> bool:
@@ -253,7 +253,7 @@ class _Known:
 
 def _confirmed(report: StopEventFact, final: CaseFact | None) -> Stop | None:
     """The stop a report proves: unverified and unresolved, none (never stop on suspicion)."""
-    if final is not None and final.outcome is CaseOutcome.CONFIRMED_INELIGIBLE:
+    if final is not None and final.outcome == CaseOutcome.CONFIRMED_INELIGIBLE:
         known_since = _resolved_at(final) if report.suspected else report.recorded_at
         return Stop(
             stop_reason(report.reason), final.effective_on or report.occurred_on, known_since
@@ -271,7 +271,7 @@ def _agency_stop(case: CaseFact, steps: tuple[ResumptionStepFact, ...], day: Day
     later = [
         s
         for s in steps
-        if s.kind is ResumptionMode.CONTINUATION_PROCEDURE and s.recorded_at > resolved_at
+        if s.kind == ResumptionMode.CONTINUATION_PROCEDURE and s.recorded_at > resolved_at
     ]
     lift = min(later, key=lambda s: (s.on, s.recorded_at), default=None)
     return Stop(

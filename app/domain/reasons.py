@@ -45,18 +45,18 @@ class Reason(StrEnum):
 
 def stop_reason(reason: StopReason) -> Reason:
     """The reason a confirmed benefit-specific stop shows: its own name, ``stopped`` for other."""
-    if reason is StopReason.DEATH:
+    if reason == StopReason.DEATH:
         return Reason.DECEASED
-    if reason is StopReason.IMPRISONMENT:
+    if reason == StopReason.IMPRISONMENT:
         return Reason.INCARCERATED
     if reason in (StopReason.OTHER, StopReason.RELEASE):
         return Reason.STOPPED
-    return Reason(reason.value)
+    return Reason(str(reason))
 
 
 def step_reason(mode: ResumptionMode) -> Reason:
     """The reason of a benefit certified after a suspension whose tier step is missing."""
-    return Reason(mode.value)
+    return Reason(str(mode))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 `simulate` walks the months from the first one anything could withhold up to the day asked
 about and decides each month as it stood at its last day, with every fact known at the time of
-the question (``known_at``). Each month is decided in this order (docs/policy.md §7–§8):
+the question (``known_at``). Each month is decided in this order (docs/policy.md §7):
 
 1. a confirmed stop: deceased > stopped (benefit-specific, agency-verified) > incarcerated;
 2. a suspected loss of eligibility not yet verified: ``verification_required``;
@@ -74,7 +74,7 @@ class MonthState:
     in_suspension: bool  # withheld or paid only by a moratorium (not merely unapproved)
     lacked_certification: bool  # the certification alone would have withheld it
     agency_stopped: bool
-    flagged: bool  # imprisonment report on record
+    flagged: bool  # in prison, or an imprisonment report on record
     stop: Stop | None
     suspicion_keys: tuple[str, ...]
     moratorium_id: str | None
@@ -295,7 +295,7 @@ def _month(
         in_suspension=not normally_payable and not awaiting,
         lacked_certification=certification.status is S.SUSPENDED,
         agency_stopped=stop is not None and stop.agency_verified,
-        flagged=findings.flagged(day),
+        flagged=findings.flagged(day) or decision.reason is Reason.INCARCERATED,
         stop=stop,
         suspicion_keys=tuple(span.key for span in suspicions),
         moratorium_id=moratorium_id,

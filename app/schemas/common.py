@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from app.domain.id_numbers import InvalidIdNumber, normalize_id_number
+from app.domain.months import Month
 from app.domain.regions import AGENCY_CODE, REGION_PREFIX
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+\d{6,15})$")
@@ -37,6 +38,14 @@ def _region_prefix(value: str) -> str:
     return value
 
 
+def _month(value: str) -> str:
+    try:
+        Month.parse(value)
+    except ValueError:
+        raise PydanticCustomError("invalid_month", "a month is written YYYY-MM") from None
+    return value
+
+
 def _phone(value: str) -> str:
     if not _PHONE.match(value):
         raise PydanticCustomError(
@@ -60,6 +69,7 @@ RegionPrefix = Annotated[
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=20), AfterValidator(_phone)
 ]
+MonthText = Annotated[str, AfterValidator(_month), Field(description="a month, YYYY-MM")]
 Day = date
 
 T = TypeVar("T")

@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -64,6 +65,19 @@ class FactBook:
 
     def events(self, recipient_id: uuid.UUID) -> LifeEvents:
         return self.by_recipient[recipient_id].events(self.moratoria)
+
+    def newest_record(self, recipient_id: uuid.UUID, known_at: datetime) -> datetime | None:
+        """The latest recording instant among the facts a decision as of known_at saw."""
+        facts = self.by_recipient[recipient_id]
+        instants = [
+            *(c.recorded_at for c in facts.certifications),
+            *(c.revoked_at for c in facts.certifications if c.revoked_at is not None),
+            *(s.recorded_at for s in facts.stops),
+            *(c.opened_at for c in facts.cases),
+            *(c.resolved_at for c in facts.cases if c.resolved_at is not None),
+            *(s.recorded_at for s in facts.steps),
+        ]
+        return max((i for i in instants if i <= known_at), default=None)
 
 
 async def load_facts(session: AsyncSession, recipient_ids: Collection[uuid.UUID]) -> FactBook:

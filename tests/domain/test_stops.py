@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
+
+import pytest
 
 from app.domain.enums import BenefitType, EligibilityStatus, ResumptionMode
 from app.domain.events import CaseOutcome, StopReason
@@ -342,3 +345,40 @@ def test_case_confirming_eligibility_alone_changes_nothing() -> None:
     verified = case(opened="2027-06-01", outcome=ELIGIBLE, resolved="2027-07-10")
     result = evaluate(PENSION, "2027-08-01", [MAY], events(verified))
     assert (result.status, result.reason) == (S.SUSPENDED, "overdue")
+
+
+# --- odd facts ------------------------------------------------------------------------------
+
+
+def test_a_release_report_never_withholds() -> None:
+    release = report(StopReason.RELEASE, "2026-06-01", "2026-06-05", suspected=True)
+    result = evaluate(PENSION, "2026-07-10", [MAY], events(release))
+    assert (result.payable, result.incarcerated) == (True, False)
+
+
+def test_confirmed_report_refuted_by_its_case_is_withheld_then_paid_back() -> None:
+    wrong = report(StopReason.DEATH, "2026-06-20", "2026-07-15")
+    alive = case(on=wrong, opened="2026-07-16", outcome=ELIGIBLE, resolved="2026-08-10")
+    life = events(wrong, alive)
+    july = evaluate(DEPENDENT, "2026-07-20", [MARCH], life)
+    assert (july.status, july.reason) == (S.SUSPENDED, "verification_required")
+    august = evaluate(DEPENDENT, "2026-08-10", [MARCH], life)
+    assert (august.payable, august.back_pay_months, august.overpaid_months) == (
+        True,
+        (Month(2026, 7),),
+        (),
+    )
+
+
+def test_case_resolution_after_known_at_has_not_happened() -> None:
+    alive = case(on=SUSPECTED, opened="2026-07-11", outcome=ELIGIBLE, resolved="2026-09-20")
+    life = events(SUSPECTED, alive)
+    before = evaluate(DEPENDENT, "2026-09-25", [MARCH], life, known_at=at("2026-09-20", hour=14))
+    assert before.reason == "verification_required"
+    assert evaluate(DEPENDENT, "2026-09-25", [MARCH], life).payable
+
+
+def test_naive_event_times_are_refused() -> None:
+    naive = replace(DEATH, recorded_at=datetime(2026, 8, 5, 12))
+    with pytest.raises(ValueError, match="naive"):
+        evaluate(DEPENDENT, "2026-09-01", [MARCH], events(naive))

@@ -1,0 +1,74 @@
+"""The payment system's side: batch checks and stored payment runs (API.md, "Eligibility")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.schemas.common import IdNumber, InputModel, MonthText, RegionPrefix
+from app.schemas.eligibility import BenefitEligibility
+
+MAX_CHECK = 10_000
+
+
+class CheckKey(InputModel):
+    id_number: IdNumber | None = None
+    recipient_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.id_number is None) == (self.recipient_id is None):
+            raise ValueError("give exactly one of id_number and recipient_id")
+        return self
+
+
+class EligibilityCheck(InputModel):
+    month: MonthText
+    recipients: list[CheckKey] = Field(min_length=1, max_length=MAX_CHECK)
+
+
+class CheckResult(BaseModel):
+    index: int
+    status: Literal["found", "not_found"]
+    recipient_id: uuid.UUID | None
+    id_number_masked: str | None
+    benefits: list[BenefitEligibility]
+
+
+class EligibilityCheckResult(BaseModel):
+    month: str
+    on: date = Field(description="the day each answer was decided for")
+    results: list[CheckResult]
+
+
+class PaymentRunCreate(InputModel):
+    month: MonthText
+    agency_code: RegionPrefix
+    new: bool = Field(
+        default=False,
+        description="compute a new run even when one exists for this month and agency",
+    )
+
+
+class RunCounts(BaseModel):
+    payable: int
+    withheld: int
+    stopped: int
+
+
+class PaymentRunRead(BaseModel):
+    run_id: uuid.UUID
+    month: str
+    agency_code: str
+    generation: int
+    status: Literal["pending", "running", "completed", "failed"]
+    decided_on: date
+    known_at: datetime = Field(description="decisions use only what was recorded by then")
+    counts: RunCounts
+    items: int
+    digest: str | None = Field(description="SHA-256 (hex) of the NDJSON the items endpoint serves")
+    created_at: datetime
+    completed_at: datetime | None
