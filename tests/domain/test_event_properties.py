@@ -106,7 +106,10 @@ def test_status_reason_and_fields_agree(scenario: Scenario) -> None:
     if result.resumed_after_months is not None:
         assert result.payable and result.resumed_after_months >= 1
     if result.reason == "deceased":
-        assert all(m > Month.of(result.stopped_on or case.on) for m in result.overpaid_months)
+        # Overpaid months follow a stop's month: the death's, or an earlier imprisonment's
+        # (prison months paid before the report are overpaid too; docs/policy.md §10).
+        earliest = min(Month.of(stop.occurred_on) for stop in case.events.stops)
+        assert all(m > earliest for m in result.overpaid_months)
 
 
 @settings(max_examples=300)
