@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--rejects", type=Path, help="default: FILE.rejected.csv")
     importer.add_argument("--client", default="legacy-import", help="system client to credit")
     importer.set_defaults(handler=_import_certifications)
+
+    sweeper = commands.add_parser(
+        "sweep", help="record status changes that happen with time (run daily, e.g. by cron)"
+    )
+    sweeper.add_argument("--on", type=date.fromisoformat, help="default: today in Beijing")
+    sweeper.add_argument("--agency-code", help="limit to a division-code prefix")
+    sweeper.set_defaults(handler=_sweep)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi.yaml")
@@ -204,6 +212,34 @@ def _import_certifications(args: argparse.Namespace) -> int:
         print(f"  rejected {count} × {reason}")
     if summary.rejected:
         print(f"rejected rows with reasons: {rejects}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from app.db.engine import create_engine, create_sessionmaker
+    from app.domain.policy import load_policies
+    from app.services.policies import today
+    from app.services.sweep import SweepSummary, sweep
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        _upgrade(settings)
+    policies = load_policies()
+    on = args.on or today()
+
+    async def run() -> SweepSummary:
+        engine = create_engine(settings)
+        try:
+            return await sweep(create_sessionmaker(engine), policies, on, args.agency_code)
+        finally:
+            await engine.dispose()
+
+    summary = asyncio.run(run())
+    events = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.events.items()))
+    print(
+        f"swept {summary.benefits} benefits on {on}: events {events or 'none'}; "
+        f"{summary.cases_opened} verification cases opened"
+    )
     return 0
 
 

@@ -19,10 +19,13 @@ from app.routers import (
     cases,
     certifications,
     eligibility,
+    home_visits,
     operations,
     payments,
     recipients,
+    reporting,
     stops,
+    webhooks,
 )
 from app.settings import Settings, get_settings
 
@@ -83,4 +86,7 @@ def create_app(
     app.include_router(stops.router)
     app.include_router(cases.router)
     app.include_router(payments.router)
+    app.include_router(webhooks.router)
+    app.include_router(reporting.router)
+    app.include_router(home_visits.router)
     return app

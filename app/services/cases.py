@@ -39,8 +39,9 @@ async def open_case(
     *,
     stop_report_id: uuid.UUID | None = None,
     certification_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Open a case once per cause: a second call with the same dedupe_key returns the first."""
+) -> tuple[uuid.UUID, bool]:
+    """Open a case once per cause: a second call with the same dedupe_key returns the first.
+    Returns the case id and whether this call opened it."""
     agency = next(
         (b.agency_code for b in recipient.benefits if benefit_id in (None, b.id)),
         recipient.benefits[0].agency_code,
@@ -65,12 +66,12 @@ async def open_case(
         .returning(VerificationCase.id)
     )
     if inserted is not None:
-        return inserted
+        return inserted, True
     existing = await session.scalar(
         select(VerificationCase.id).where(VerificationCase.dedupe_key == dedupe_key)
     )
     assert existing is not None
-    return existing
+    return existing, False
 
 
 async def list_cases(

@@ -35,6 +35,7 @@ from app.schemas.common import Page
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import FactBook, load_facts
+from app.services.outbox import EventType, emit
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.policies import policy_for, today
 from app.services.recipients import get_recipient
@@ -134,6 +135,18 @@ async def record_certification(
             today(ingest.now),
             certification_id=inserted,
         )
+    if counted:
+        for benefit in recipient.benefits:
+            await emit(
+                session,
+                EventType.CERTIFIED,
+                recipient.id,
+                benefit.id,
+                benefit.agency_code,
+                {"certification_id": str(inserted), "channel": body.channel.value},
+                f"certified:{inserted}:{benefit.id}",
+                ingest.now,
+            )
     certification = await session.get_one(Certification, inserted)
     return await _read(session, ingest, certification, recipient), True
 

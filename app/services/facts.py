@@ -85,12 +85,29 @@ async def load_facts(session: AsyncSession, recipient_ids: Collection[uuid.UUID]
     the moratoria, however many recipients are asked about."""
     facts: dict[uuid.UUID, Facts] = defaultdict(Facts)
     for chunk in _chunks(list(recipient_ids)):
-        for row in await session.scalars(
-            select(Certification).where(
-                Certification.recipient_id.in_(chunk), Certification.counted.is_(True)
-            )
+        # Columns, not entities: the evidence JSON is not needed to decide, and building ORM
+        # objects for it was half the cost of a payment run.
+        for row in await session.execute(
+            select(
+                Certification.recipient_id,
+                Certification.id,
+                Certification.channel,
+                Certification.occurred_at,
+                Certification.recorded_at,
+                Certification.counted,
+                Certification.revoked_at,
+            ).where(Certification.recipient_id.in_(chunk), Certification.counted.is_(True))
         ):
-            facts[row.recipient_id].certifications.append(certification_fact(row))
+            facts[row.recipient_id].certifications.append(
+                CertificationFact(
+                    certification_id=str(row.id),
+                    channel=row.channel,
+                    occurred_at=row.occurred_at,
+                    recorded_at=row.recorded_at,
+                    counted=row.counted,
+                    revoked_at=row.revoked_at,
+                )
+            )
         for stop in await session.scalars(
             select(StopReport).where(StopReport.recipient_id.in_(chunk))
         ):
@@ -131,17 +148,6 @@ def benefit_facts(benefit: Benefit) -> BenefitFacts:
 def recipient_facts(recipient: Recipient) -> RecipientFacts:
     return RecipientFacts(
         residence=recipient.residence, emergency_contacts=recipient.emergency_contacts
-    )
-
-
-def certification_fact(certification: Certification) -> CertificationFact:
-    return CertificationFact(
-        certification_id=str(certification.id),
-        channel=certification.channel,
-        occurred_at=certification.occurred_at,
-        recorded_at=certification.recorded_at,
-        counted=certification.counted,
-        revoked_at=certification.revoked_at,
     )
 
 
