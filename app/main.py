@@ -16,6 +16,7 @@ from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
 from app.routers import (
+    audit,
     cases,
     certifications,
     eligibility,
@@ -89,4 +90,5 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(reporting.router)
     app.include_router(home_visits.router)
+    app.include_router(audit.router)
     return app

@@ -386,3 +386,20 @@ class HomeVisitRequest(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only record of who changed what. Holds identifiers, never personal data; on
+    PostgreSQL a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_clients.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    recipient_id: Mapped[uuid.UUID | None]
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

@@ -25,6 +25,7 @@ from app.schemas.stops import (
     CaseRead,
     CaseResolutionCreate,
 )
+from app.services import audit
 from app.services.pagination import decode_cursor, encode_cursor
 
 
@@ -164,6 +165,16 @@ async def resolve_case(
     case.resolved_at = now
     case.resolved_by = principal.client_id
     await session.flush()
+    await audit.record(
+        session,
+        principal.client_id,
+        f"case.{resolution.outcome.value}",
+        "verification_case",
+        case.id,
+        now,
+        recipient_id=case.recipient_id,
+        detail={"effective_on": str(resolution.effective_on) if resolution.effective_on else None},
+    )
     return case
 
 

@@ -32,6 +32,7 @@ from app.schemas.certifications import (
 )
 from app.schemas.channels import ConsularAppDetails, FaceDetails, details_columns
 from app.schemas.common import Page
+from app.services import audit
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import FactBook, load_facts
@@ -135,6 +136,16 @@ async def record_certification(
             today(ingest.now),
             certification_id=inserted,
         )
+    await audit.record(
+        session,
+        principal.client_id,
+        "certification.recorded",
+        "certification",
+        inserted,
+        ingest.now,
+        recipient_id=recipient.id,
+        detail={"channel": body.channel.value, "counted": counted, "warnings": warnings},
+    )
     if counted:
         for benefit in recipient.benefits:
             await emit(
@@ -237,6 +248,16 @@ async def revoke_certification(
     )
     if revoked is None:
         raise Conflict("the certification is already revoked", code="already_revoked")
+    await audit.record(
+        session,
+        principal.client_id,
+        "certification.revoked",
+        "certification",
+        certification.id,
+        ingest.now,
+        recipient_id=certification.recipient_id,
+        detail={"reason": reason},
+    )
     await session.refresh(certification)
     return await _read(session, ingest, certification, recipient)
 

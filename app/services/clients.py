@@ -15,6 +15,7 @@ from app.db.models import ApiClient
 from app.domain.enums import Role
 from app.domain.regions import REGION_PREFIX
 from app.errors import Conflict, NotFound, Unprocessable
+from app.services import audit
 
 KEY_PREFIX = "csk_"
 # Mobile backends certify and read for anyone (API.md); county and data-exchange clients are
@@ -46,6 +47,15 @@ async def create_client(
             await session.flush()
     except IntegrityError:
         raise Conflict(f"a client named {name!r} exists", code="client_exists") from None
+    await audit.record(
+        session,
+        None,
+        "client.created",
+        "api_client",
+        client.id,
+        utcnow(),
+        detail={"name": name, "role": role.value, "regions": regions},
+    )
     return client, key
 
 
@@ -60,6 +70,15 @@ async def revoke_client(session: AsyncSession, name: str) -> ApiClient:
     if client.revoked_at is None:
         client.revoked_at = utcnow()
         await session.flush()
+        await audit.record(
+            session,
+            None,
+            "client.revoked",
+            "api_client",
+            client.id,
+            client.revoked_at,
+            detail={"name": name},
+        )
     return client
 
 

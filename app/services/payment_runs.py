@@ -31,6 +31,7 @@ from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, NotFound
 from app.schemas.payments import PaymentRunCreate, PaymentRunRead, RunCounts
+from app.services import audit
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import load_facts
 from app.services.policies import today
@@ -106,6 +107,16 @@ async def create_run(
         .on_conflict_do_nothing()
         .returning(PaymentRun.id)
     )
+    if run_id is not None:
+        await audit.record(
+            session,
+            principal.client_id,
+            "payment_run.created",
+            "payment_run",
+            run_id,
+            now,
+            detail={"month": body.month, "agency_code": body.agency_code, "generation": generation},
+        )
     if run_id is None:  # another request created this generation first
         raced = await session.scalar(
             select(PaymentRun).where(

@@ -39,6 +39,7 @@ from app.schemas.stops import (
     StopReportCreate,
     StopReportRead,
 )
+from app.services import audit
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient, recipient_eligibility
 from app.services.facts import load_facts
@@ -105,6 +106,16 @@ async def report_stop(
         existing = await _find(session, principal, body.source_ref)
         assert existing is not None
         return await _replay(session, principal, policies, existing, digest, now), False
+    await audit.record(
+        session,
+        principal.client_id,
+        "stop_report.recorded",
+        "stop_report",
+        report_id,
+        now,
+        recipient_id=recipient.id,
+        detail={"reason": body.reason.value, "suspected": body.suspected},
+    )
     if body.suspected:
         await open_case(
             session,
@@ -149,6 +160,15 @@ async def record_step(
     )
     session.add(step)
     await session.flush()
+    await audit.record(
+        session,
+        principal.client_id,
+        f"resumption_step.{kind.value}",
+        "resumption_step",
+        step.id,
+        now,
+        recipient_id=recipient.id,
+    )
     return ResumptionStepRead(
         step_id=step.id,
         recipient_id=recipient.id,
@@ -176,6 +196,19 @@ async def create_moratorium(
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        principal.client_id,
+        "moratorium.created",
+        "moratorium",
+        row.id,
+        now,
+        detail={
+            "agency_code": row.agency_code,
+            "starts_on": str(row.starts_on),
+            "ends_on": str(row.ends_on),
+        },
+    )
     return to_moratorium_read(row)
 
 
