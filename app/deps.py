@@ -35,6 +35,7 @@ _bearer = HTTPBearer(auto_error=False, description="API key issued by `certsvc c
 
 
 async def get_principal(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -44,6 +45,7 @@ async def get_principal(
     client = await authenticate(session, credentials.credentials)
     if client is None:
         raise Unauthorized("the API key is unknown or revoked", headers=challenge)
+    request.app.state.rate_limiter.check(client.id, client.role)
     return Principal.of(client)
 
 

@@ -15,6 +15,7 @@ from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
+from app.ratelimit import RateLimiter
 from app.routers import (
     audit,
     cases,
@@ -76,6 +77,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.registry = CollectorRegistry()
+    app.state.rate_limiter = RateLimiter(settings.rate_limits)
     install_error_handlers(app)
     # Added last, runs first: the request id is bound before anything else happens.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

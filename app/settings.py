@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.enums import Role
+
 KEY_BYTES = 32
 
 
@@ -40,6 +42,17 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_backdate_days: int = Field(default=90, ge=0)
+    # Requests per second per client, by role (0 = unlimited), per API process. JSON in the
+    # environment: CERTSVC_RATE_LIMITS='{"mobile": 500, "county": 50}'.
+    rate_limits: dict[Role, float] = Field(
+        default_factory=lambda: {
+            Role.MOBILE: 500.0,
+            Role.COUNTY: 100.0,
+            Role.DATA_EXCHANGE: 100.0,
+            Role.PAYMENT: 200.0,
+            Role.ADMIN: 100.0,
+        }
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -120,3 +120,17 @@ async def test_the_id_number_never_reaches_the_logs(
     logged = "\n".join(record.getMessage() + str(vars(record)) for record in caplog.records)
     assert number not in logged
     assert number[:-1] not in logged
+
+
+async def test_a_client_over_its_rate_gets_429_with_retry_after(api: Api) -> None:
+    client = await api.new_client(Role.COUNTY, ("1404",))
+    api.fastapi.state.rate_limiter.rates = {Role.COUNTY: 1.0}
+    statuses = [
+        (await client.post("/v1/recipients/lookup", json={"id_number": id_number()})).status_code
+        for _ in range(4)
+    ]
+    assert statuses[:2] == [404, 404]  # the burst (2 s of the rate)
+    refused = await client.post("/v1/recipients/lookup", json={"id_number": id_number()})
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) >= 1
