@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     sweeper.add_argument("--agency-code", help="limit to a division-code prefix")
     sweeper.set_defaults(handler=_sweep)
 
+    deliver = commands.add_parser(
+        "deliver", help="post webhook events (long-running; several replicas are safe)"
+    )
+    deliver.set_defaults(handler=_deliver)
+
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi.yaml")
     openapi.set_defaults(handler=_openapi)
@@ -240,6 +245,18 @@ def _sweep(args: argparse.Namespace) -> int:
         f"swept {summary.benefits} benefits on {on}: events {events or 'none'}; "
         f"{summary.cases_opened} verification cases opened"
     )
+    return 0
+
+
+def _deliver(_args: argparse.Namespace) -> int:
+    from app.logs import configure_logging
+    from app.services.delivery import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if settings.is_sqlite:
+        _upgrade(settings)
+    asyncio.run(run_worker(settings))
     return 0
 
 
