@@ -13,10 +13,11 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -150,11 +151,53 @@ async def _compute(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UU
         run = await session.get_one(PaymentRun, run_id)
         run.status = "running"
         scope, on, known_at = run.agency_code, run.on, run.known_at
+    async with _one_snapshot(sessions) as snapshot:
+        await _decide_all(sessions, policies, run_id, scope, on, known_at, snapshot)
+
+
+@asynccontextmanager
+async def _one_snapshot(sessions: SessionMaker) -> AsyncIterator[str | None]:
+    """On PostgreSQL, a snapshot every chunk transaction imports, so the whole run sees one
+    database state although it commits chunk by chunk: a certification committing mid-run is
+    in every chunk's view or in none. The exporting transaction only reads and takes no locks,
+    so ingest is never blocked. SQLite serializes writers, so each chunk already sees a state
+    no in-flight writer can change; there the snapshot is None."""
+    bind = sessions.kw["bind"]
+    if bind.dialect.name != "postgresql":
+        yield None
+        return
+    async with sessions() as holder:
+        connection = await holder.connection()
+        await connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        snapshot = await connection.scalar(text("SELECT pg_export_snapshot()"))
+        try:
+            yield str(snapshot)
+        finally:
+            await holder.rollback()
+
+
+async def _begin_in(session: AsyncSession, snapshot: str | None) -> None:
+    if snapshot is not None:
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        # The identifier comes from pg_export_snapshot(), never from a client.
+        await session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+
+
+async def _decide_all(
+    sessions: SessionMaker,
+    policies: PolicyBook,
+    run_id: uuid.UUID,
+    scope: str,
+    on: date,
+    known_at: datetime,
+    snapshot: str | None,
+) -> None:
     digest = hashlib.sha256()
     seq = payable = withheld = stopped = 0
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
+            await _begin_in(session, snapshot)
             ids = await _next_recipients(session, scope, known_at, after)
             if not ids:
                 break
@@ -203,6 +246,9 @@ async def _compute(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UU
                         withheld += 1
             if rows:
                 await session.execute(insert_for(session, PaymentRunItem.__table__), rows)
+        # Outside the snapshot transaction: under REPEATABLE READ, updating a row another
+        # chunk changed after the snapshot would fail with a serialization error.
+        async with sessions() as session, session.begin():
             await session.execute(
                 update(PaymentRun)
                 .where(PaymentRun.id == run_id)
