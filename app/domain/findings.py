@@ -28,6 +28,21 @@ from app.domain.reasons import Reason, stop_reason
 
 Day = Callable[[datetime], date]
 _EVERY_BENEFIT = (StopReason.DEATH, StopReason.IMPRISONMENT, StopReason.RELEASE)
+_MONTHS: dict[int, Month] = {}
+
+
+def month_at(index: int) -> Month:
+    """`Month.from_index`, each month built once (a `Month` is immutable, so one can be shared)."""
+    month = _MONTHS.get(index)
+    if month is None:
+        month = Month.from_index(index)
+        _MONTHS[index] = month  # bounded: years 1 to 9999 have 119,988 months
+    return month
+
+
+def month_of(day: date) -> Month:
+    """`Month.of`, through `month_at`."""
+    return month_at(day.year * 12 + day.month - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +60,7 @@ class Stop:
 
     @property
     def last_paid(self) -> Month:
-        return Month.of(self.on)
+        return month_of(self.on)
 
     @property
     def agency_verified(self) -> bool:
@@ -100,7 +115,32 @@ class Findings:
                 return min(covering, key=lambda stop: (stop.on, stop.reason))
         return None
 
+    def stops_by_month(self, first: int, last: int) -> dict[int, Stop]:
+        """`stop_in` for every month from index ``first`` through ``last`` at once (the months
+        without a stop left out): the same precedence, on `Month.index` instead of `Month`."""
+        if self.quiet:
+            return {}
+        death = () if self.death is None else (self.death,)
+        groups = [
+            [(stop.last_paid.index, _index_or_none(stop.last_withheld), stop) for stop in group]
+            for group in (death, self.stops, self.incarcerations)
+        ]
+        table: dict[int, Stop] = {}
+        for month in range(first, last + 1):
+            for group in groups:
+                covering = [
+                    stop
+                    for paid, until, stop in group
+                    if paid < month and (until is None or month <= until)
+                ]
+                if covering:
+                    table[month] = min(covering, key=lambda stop: (stop.on, stop.reason))
+                    break
+        return table
+
     def suspicions_on(self, day: date) -> tuple[Span, ...]:
+        if not self.suspicions:
+            return ()
         return tuple(span for span in self.suspicions if span.holds(day))
 
     def resolved_in(self, month: Month, day: date) -> frozenset[str]:
@@ -108,13 +148,17 @@ class Findings:
         return frozenset(
             span.key
             for span in self.suspicions
-            if span.end is not None and Month.of(span.end) == month and span.end <= day
+            if span.end is not None and month_of(span.end) == month and span.end <= day
         )
 
     def flagged(self, day: date) -> bool:
+        if not self.imprisonment_flags:
+            return False
         return any(span.holds(day) for span in self.imprisonment_flags)
 
     def moratorium_on(self, day: date) -> MoratoriumFact | None:
+        if not self.moratoria:
+            return None
         covering = [m for m in self.moratoria if m.starts_on <= day <= m.ends_on]
         return min(covering, key=lambda m: (m.starts_on, m.moratorium_id), default=None)
 
@@ -123,12 +167,16 @@ class Findings:
 
     def earliest_month(self) -> Month | None:
         """The first month any finding can withhold."""
-        months = [stop.last_paid + 1 for stop in self.every_stop]
-        months += [Month.of(span.start) for span in self.suspicions]
+        months = [month_at(stop.last_paid.index + 1) for stop in self.every_stop]
+        months += [month_of(span.start) for span in self.suspicions]
         return min(months, default=None)
 
 
 _NOTHING = Findings()
+
+
+def _index_or_none(month: Month | None) -> int | None:
+    return None if month is None else month.index
 
 
 def find(
@@ -144,8 +192,10 @@ def find(
     A report, case, step or moratorium recorded (opened, created) after ``known_at`` does not
     exist yet, and a resolution made after it has not happened.
     """
-    if not (events.stops or events.cases or events.steps or events.moratoria):
-        return _NOTHING
+    if not (events.stops or events.cases or events.steps):
+        if not events.moratoria:
+            return _NOTHING
+        return _only_moratoria(events.moratoria, benefit_type, agency_code, known_at)
     known = _Known(events, tz, known_at)
     deaths: list[Stop] = []
     stops: list[Stop] = []
@@ -202,6 +252,29 @@ def find(
             if agency_code.startswith(m.agency_prefix) and benefit_type in m.benefit_types
         ),
     )
+
+
+def _only_moratoria(
+    moratoria: tuple[MoratoriumFact, ...],
+    benefit_type: BenefitType,
+    agency_code: str,
+    known_at: datetime | None,
+) -> Findings:
+    """`find` when the events are moratoria alone: only those that apply, as `_Known` checks."""
+    applying = []
+    for moratorium in moratoria:
+        created = moratorium.created_at
+        if created.utcoffset() is None:
+            raise ValueError(
+                f"moratorium {moratorium.moratorium_id}: a naive datetime; give it a time zone"
+            )
+        if (
+            (known_at is None or created <= known_at)
+            and agency_code.startswith(moratorium.agency_prefix)
+            and benefit_type in moratorium.benefit_types
+        ):
+            applying.append(moratorium)
+    return Findings(moratoria=tuple(applying)) if applying else _NOTHING
 
 
 class _Known:

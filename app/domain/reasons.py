@@ -66,6 +66,19 @@ class Decision:
     payable: bool
 
 
+_DECISIONS: dict[tuple[EligibilityStatus, Reason, bool], Decision] = {}
+
+
+def decision(status: EligibilityStatus, reason: Reason, payable: bool) -> Decision:
+    """``Decision(status, reason, payable)``, each built once: they are frozen, so equal ones can
+    be shared, and the months of a benefit are decided millions of times in a payment run."""
+    key = (status, reason, payable)
+    found = _DECISIONS.get(key)
+    if found is None:
+        found = _DECISIONS[key] = Decision(status, reason, payable)
+    return found
+
+
 PENDING_STEP_REASONS = frozenset(
     {Reason.COMMITMENT_REQUIRED, Reason.EMPLOYER_VERIFICATION, Reason.CONTINUATION_PROCEDURE}
 )

@@ -16,14 +16,13 @@ a month whose causes are all gone is paid back in the month the last one went (�
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
 from app.domain.enums import BenefitType, EligibilityStatus, ResumptionMode
-from app.domain.findings import Findings, Stop
-from app.domain.months import Month, month_range
+from app.domain.findings import Findings, Stop, month_at, month_of
+from app.domain.months import Month
 from app.domain.policy import Policy
 from app.domain.policy_rules import FirstCertificationWindow
 from app.domain.reasons import (
@@ -31,11 +30,25 @@ from app.domain.reasons import (
     PENDING_STEP_REASONS,
     Decision,
     Reason,
+    decision,
     step_reason,
 )
 
 S = EligibilityStatus
 _CERTIFICATION = None  # ledger cause: withheld for lack of certification (else a suspicion key)
+_RESUMED: frozenset[str | None] = frozenset({_CERTIFICATION})
+_NONE_GONE: frozenset[str | None] = frozenset()
+_FOREVER = Month(9999, 12)
+# The decisions of the certification rules, built once (`decision`).
+_NOT_REQUIRED = decision(S.NOT_REQUIRED, Reason.NOT_REQUIRED, True)
+_AWAITING = decision(S.AWAITING_FIRST_CERTIFICATION, Reason.NOT_CERTIFIED_YET, False)
+_CERTIFIED = decision(S.ELIGIBLE, Reason.CERTIFIED, True)
+_IN_WINDOW = decision(S.ELIGIBLE, Reason.FIRST_CERTIFICATION_WINDOW, True)
+_NOT_STARTED = decision(S.ELIGIBLE, Reason.ENFORCEMENT_NOT_STARTED, True)
+_NEVER_CERTIFIED = decision(S.SUSPENDED, Reason.NEVER_CERTIFIED, False)
+_OVERDUE = decision(S.SUSPENDED, Reason.OVERDUE, False)
+_VERIFICATION_REQUIRED = decision(S.SUSPENDED, Reason.VERIFICATION_REQUIRED, False)
+_MORATORIUM = decision(S.ELIGIBLE, Reason.MORATORIUM, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,48 +110,60 @@ def simulate(
     terms: Terms, covers: Sequence[Cover], findings: Findings, start: Month, until: date
 ) -> list[MonthState]:
     """Every month from ``start`` through the month of ``until``; that last month is decided
-    on ``until`` itself, the others on their last day. ``covers`` are sorted by month."""
-    last_month = Month.of(until)
+    on ``until`` itself, the others on their last day. ``covers`` are sorted by month.
+
+    Months are counted by `Month.index` here (``current``, ``final``, ``made``) to keep the
+    arithmetic off `Month`; the states hold `Month` values as before."""
+    final = month_of(until).index
+    first = start.index
     states: list[MonthState] = []
     ledger = _Ledger()
     index = -1
     requirement: Requirement | None = None
-    month = start
-    while month <= last_month:
-        day = until if month == last_month else last_day(month)
-        while index + 1 < len(covers) and covers[index + 1].month <= month:
+    quiet = findings.quiet
+    suspected = bool(findings.suspicions)
+    owed = terms.approved and terms.policy.resumption.back_pay
+    made = [cover.month.index for cover in covers]
+    count = len(made)
+    stops = findings.stops_by_month(first, final)
+    current = first
+    while current <= final:
+        month = month_at(current)
+        day = until if current == final else last_day_at(current)
+        while index + 1 < count and made[index + 1] <= current:
             index += 1
             previous = covers[index - 1] if index > 0 else None
             requirement = None
-            if covers[index].month >= start:
+            if made[index] >= first:
                 requirement = _requirement(terms, states, covers[index], previous, findings, day)
         cover = covers[index] if index >= 0 else None
-        upcoming = covers[index + 1].month if index + 1 < len(covers) else None
 
-        month_state = _month(terms, cover, requirement, findings, month, day)
-        through = month
-        if findings.quiet and month < last_month:
-            through = max(
-                month,
-                min(_same_through(terms, month_state, cover, upcoming, findings), last_month - 1),
-            )
+        month_state = _month(terms, cover, requirement, findings, stops.get(current), month, day)
+        through = current
+        if quiet and current < final:
+            upcoming = covers[index + 1].month if index + 1 < count else None
+            same = _same_through(terms, month_state, cover, upcoming, findings).index
+            through = max(current, min(same, final - 1))
 
         # The ledger: causes go when a suspicion is verified or the benefit resumes.
-        gone: set[str | None] = set(findings.resolved_in(month, day))
-        if month_state.normally_payable:
-            gone.add(_CERTIFICATION)
+        gone: Set[str | None] = _RESUMED if month_state.normally_payable else _NONE_GONE
+        if suspected:
+            gone = gone | findings.resolved_in(month, day)
         paid_back = ledger.settle(gone)
-        decision = month_state.decision
-        if not decision.payable and month_state.stop is None and month_state.in_suspension:
+        if (
+            not month_state.decision.payable
+            and month_state.stop is None
+            and month_state.in_suspension
+        ):
             causes: set[str | None] = set(month_state.suspicion_keys)
             if month_state.lacked_certification:
                 causes.add(_CERTIFICATION)
-            ledger.hold(month, through, causes)
-        owed = terms.approved and terms.policy.resumption.back_pay
-        month_state.through = through
+            ledger.hold(current, through, causes)
+        if through != current:
+            month_state.through = month_at(through)
         month_state.back_pay = paid_back if owed else ()
         states.append(month_state)
-        month = through + 1
+        current = through + 1
     return states
 
 
@@ -147,13 +172,20 @@ def paid_months(states: Sequence[MonthState]) -> set[Month]:
     paid = {m for s in states for m in s.back_pay}
     for state in states:
         if state.decision.payable:
-            paid.update(month_range(state.month, state.through + 1))
+            paid.update(month_at(i) for i in range(state.month.index, state.through.index + 1))
     return paid
 
 
-@lru_cache(maxsize=4096)
-def last_day(month: Month) -> date:
-    return month.last_day
+_LAST_DAYS: dict[int, date] = {}
+
+
+def last_day_at(index: int) -> date:
+    """The last day of the month with this `Month.index`, each worked out once."""
+    day = _LAST_DAYS.get(index)
+    if day is None:
+        day = month_at(index).last_day
+        _LAST_DAYS[index] = day  # bounded, as `month_at`
+    return day
 
 
 def run_before(states: Sequence[MonthState], end: int) -> Run:
@@ -238,28 +270,26 @@ def _by_certification(
     """The month as the certification rules alone decide it (docs/policy.md §5–§7)."""
     if terms.cycle is None:
         # No cycle: certification is not required (Hunan unemployment).
-        return Decision(S.NOT_REQUIRED, Reason.NOT_REQUIRED, True)
+        return _NOT_REQUIRED
     if cover is None and not terms.approved:
-        return Decision(S.AWAITING_FIRST_CERTIFICATION, Reason.NOT_CERTIFIED_YET, False)
-    decision = decide(day, None if cover is None else last_day(cover.last), terms.window)
-    if decision.reason is Reason.CERTIFIED and requirement is not None:
+        return _AWAITING
+    result = decide(day, None if cover is None else last_day_at(cover.last.index), terms.window)
+    if result.reason is Reason.CERTIFIED and requirement is not None:
         since = requirement.first_withheld.first_day
         if not findings.step_done(requirement.mode, since, day):
-            return Decision(S.SUSPENDED, step_reason(requirement.mode), False)
-    return decision
+            return decision(S.SUSPENDED, step_reason(requirement.mode), False)
+    return result
 
 
 def decide(day: date, valid_through: date | None, window: FirstCertificationWindow) -> Decision:
     """The status on ``day`` of an approved benefit (or one with a certification)."""
     if valid_through is not None and day <= valid_through:
-        return Decision(S.ELIGIBLE, Reason.CERTIFIED, True)
+        return _CERTIFIED
     if day < window.enforcement_starts:
         # Before enforcement nobody is withheld, certified or not (e.g. Shanxi until 2026-05-01).
         in_window = valid_through is None and day <= window.first_certification_deadline
-        reason = Reason.FIRST_CERTIFICATION_WINDOW if in_window else Reason.ENFORCEMENT_NOT_STARTED
-        return Decision(S.ELIGIBLE, reason, True)
-    reason = Reason.NEVER_CERTIFIED if valid_through is None else Reason.OVERDUE
-    return Decision(S.SUSPENDED, reason, False)
+        return _IN_WINDOW if in_window else _NOT_STARTED
+    return _NEVER_CERTIFIED if valid_through is None else _OVERDUE
 
 
 def _month(
@@ -267,40 +297,41 @@ def _month(
     cover: Cover | None,
     requirement: Requirement | None,
     findings: Findings,
+    stop: Stop | None,
     month: Month,
     day: date,
 ) -> MonthState:
-    """One month in the order of precedence: stops, suspicion, certification, moratorium."""
+    """One month in the order of precedence: stops, suspicion, certification, moratorium.
+    ``stop``: the one deciding ``month`` (`Findings.stop_in`)."""
     certification = _by_certification(terms, cover, requirement, findings, day)
-    stop = findings.stop_in(month)
     suspicions = findings.suspicions_on(day)
-    decision, moratorium_id = certification, None
+    result, moratorium_id = certification, None
     if stop is not None:
         status = S.SUSPENDED if stop.reason is Reason.INCARCERATED else S.STOPPED
-        decision = Decision(status, stop.reason, False)
+        result = decision(status, stop.reason, False)
     elif suspicions:
-        decision = Decision(S.SUSPENDED, Reason.VERIFICATION_REQUIRED, False)
+        result = _VERIFICATION_REQUIRED
     elif not certification.payable and certification.reason in LACK_OF_CERTIFICATION:
         moratorium = findings.moratorium_on(day)
         if moratorium is not None:
-            decision = Decision(S.ELIGIBLE, Reason.MORATORIUM, True)
+            result = _MORATORIUM
             moratorium_id = moratorium.moratorium_id
     normally_payable = stop is None and not suspicions and certification.payable
     awaiting = certification.status is S.AWAITING_FIRST_CERTIFICATION
     return MonthState(
-        month=month,
-        through=month,
-        decision=decision,
-        normally_payable=normally_payable,
-        in_suspension=not normally_payable and not awaiting,
-        lacked_certification=certification.status is S.SUSPENDED,
-        agency_stopped=stop is not None and stop.agency_verified,
-        flagged=findings.flagged(day) or decision.reason is Reason.INCARCERATED,
-        stop=stop,
-        suspicion_keys=tuple(span.key for span in suspicions),
-        moratorium_id=moratorium_id,
-        requirement=requirement,
-        back_pay=(),
+        month,  # month
+        month,  # through
+        result,  # decision
+        normally_payable,
+        not normally_payable and not awaiting,  # in_suspension
+        certification.status is S.SUSPENDED,  # lacked_certification
+        stop is not None and stop.agency_verified,  # agency_stopped
+        findings.flagged(day) or result.reason is Reason.INCARCERATED,  # flagged
+        stop,
+        tuple(span.key for span in suspicions) if suspicions else (),  # suspicion_keys
+        moratorium_id,
+        requirement,
+        (),  # back_pay
     )
 
 
@@ -316,31 +347,33 @@ def _same_through(
     until the next certification, unless a moratorium may interrupt."""
     if state.normally_payable:
         if terms.cycle is None:
-            return Month(9999, 12)
-        grace = Month.of(terms.window.enforcement_starts) - 1
+            return _FOREVER
+        grace = month_at(month_of(terms.window.enforcement_starts).index - 1)
         return grace if cover is None else max(cover.last, grace)
     if state.decision.reason in (Reason.OVERDUE, Reason.NEVER_CERTIFIED) and not findings.moratoria:
-        return Month(9999, 12) if upcoming is None else upcoming - 1
+        return _FOREVER if upcoming is None else month_at(upcoming.index - 1)
     return state.month
 
 
 class _Ledger:
-    """Withheld months still owed, each with the causes that keep it unpaid."""
+    """Withheld months still owed (by `Month.index`), each with the causes that keep it unpaid."""
+
+    __slots__ = ("_waiting",)
 
     def __init__(self) -> None:
-        self._waiting: dict[Month, set[str | None]] = {}
+        self._waiting: dict[int, set[str | None]] = {}
 
-    def hold(self, first: Month, last: Month, causes: set[str | None]) -> None:
-        for month in month_range(first, last + 1):
+    def hold(self, first: int, last: int, causes: set[str | None]) -> None:
+        for month in range(first, last + 1):
             self._waiting[month] = set(causes)
 
-    def settle(self, gone: set[str | None]) -> tuple[Month, ...]:
+    def settle(self, gone: Set[str | None]) -> tuple[Month, ...]:
         """Drop ``gone`` causes; the months left without any are paid back now."""
         if not gone or not self._waiting:
             return ()
         for causes in self._waiting.values():
             causes.difference_update(gone)
-        paid = tuple(sorted(m for m, causes in self._waiting.items() if not causes))
+        paid = sorted(m for m, causes in self._waiting.items() if not causes)
         for month in paid:
             del self._waiting[month]
-        return paid
+        return tuple(month_at(month) for month in paid)
