@@ -16,6 +16,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict",
         413: "Payload too large",
         422: "Invalid input (`validation_error`, or a specific code such as `invalid_id_number`)",
+        429: "Rate limit for this client exceeded (`rate_limited`); see Retry-After",
         503: "Database unavailable",
     }
     return {
@@ -24,5 +25,5 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": descriptions[status],
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in (*statuses, 401, 503)
+        for status in (*statuses, 401, 429, 503)
     }

@@ -36,6 +36,7 @@ from app.services import audit
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import FactBook, load_facts
+from app.services.home_visits import complete_from_certification
 from app.services.outbox import EventType, emit
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.policies import policy_for, today
@@ -136,6 +137,9 @@ async def record_certification(
             today(ingest.now),
             certification_id=inserted,
         )
+    if body.channel is Channel.HOME_VISIT:
+        # The visit answers a home-visit request: complete it in this transaction.
+        await complete_from_certification(session, inserted)
     await audit.record(
         session,
         principal.client_id,

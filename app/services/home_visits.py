@@ -1,0 +1,430 @@
+"""Home-visit requests (上门认证申请) and the outreach list a county sends grid workers out with.
+
+A request is open, then assigned to a visitor; it ends completed, when a passed home_visit
+certification of the same recipient names it (details.request_id), or failed, when the visit
+could not certify (POST …/outcome). Completion is found from the certification itself, so a
+visit recorded by any path (single, batch, import) completes its request: the requests
+concerned are reconciled before every read and transition, and ingest may call
+`complete_from_certification` to do it at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.db.filters import in_regions
+from app.db.models import Certification, HomeVisitRequest, VerificationCase
+from app.domain.enums import BenefitType, CertificationResult, Channel, Role
+from app.domain.policy import PolicyBook
+from app.errors import Conflict, Forbidden, NotFound
+from app.schemas.common import Page
+from app.schemas.home_visits import (
+    AssignmentCreate,
+    HomeVisitRequestCreate,
+    HomeVisitRequestRead,
+    OutcomeCreate,
+)
+from app.schemas.reporting import OutreachItem, OutreachWhy
+from app.services import audit, reporting
+from app.services.cases import open_case
+from app.services.facts import IN_CHUNK
+from app.services.pagination import decode_cursor, encode_cursor
+from app.services.policies import SERVICE_TIMEZONE, today
+from app.services.recipients import get_recipient
+
+ACTIVE = ("open", "assigned")
+# Benefits paid because of a disability: the person may not manage an app or a trip.
+DISABILITY_TYPES = frozenset(
+    {
+        BenefitType.WORK_INJURY_DISABILITY,
+        BenefitType.WORK_INJURY_NURSING,
+        BenefitType.ILLNESS_DISABILITY_ALLOWANCE,
+    }
+)
+OUTREACH_MIN_AGE = 80
+# A failed self-service attempt within the last year: they tried and the app did not work.
+FAILED_LOOKBACK_DAYS = 365
+
+
+async def create_request(
+    session: AsyncSession, principal: Principal, body: HomeVisitRequestCreate, now: datetime
+) -> HomeVisitRequestRead:
+    """County clients for recipients with a benefit in their regions; one active request per
+    recipient at a time (409 ``home_visit_request_open``)."""
+    principal.require(Role.COUNTY)
+    recipient = await get_recipient(session, principal, body.recipient_id)
+    agencies = [b.agency_code for b in recipient.benefits if principal.may_touch(b.agency_code)]
+    if not agencies:
+        raise Forbidden("the recipient is outside this client's regions", code="forbidden_region")
+    active = list(
+        await session.scalars(
+            select(HomeVisitRequest).where(
+                HomeVisitRequest.recipient_id == recipient.id, HomeVisitRequest.status.in_(ACTIVE)
+            )
+        )
+    )
+    await reconcile(session, active)
+    if any(row.status in ACTIVE for row in active):
+        raise Conflict(
+            "the recipient already has an open home-visit request", code="home_visit_request_open"
+        )
+    row = HomeVisitRequest(
+        recipient_id=recipient.id,
+        agency_code=agencies[0],
+        requested_by=body.requested_by,
+        reason=body.reason,
+        contact_phone=body.contact_phone,
+        status="open",
+        note=body.note,
+        client_id=principal.client_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    detail = {"requested_by": body.requested_by, "reason": body.reason}
+    await _audit(session, principal.client_id, "created", row, now, detail)
+    return (await to_reads(session, [row]))[0]
+
+
+async def list_requests(
+    session: AsyncSession,
+    principal: Principal,
+    agency_code: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[HomeVisitRequestRead]:
+    """Oldest first, keyset-paginated on (created_at, id)."""
+    principal.require(Role.COUNTY)
+    if agency_code is not None:
+        principal.require_prefix(agency_code)
+    # Admin without a filter sees everything; a county its regions (nothing without any).
+    prefixes = [agency_code] if agency_code else list(principal.regions)
+    scope = [] if principal.role is Role.ADMIN and not agency_code else [_within(prefixes)]
+    await reconcile(
+        session,
+        await session.scalars(
+            select(HomeVisitRequest).where(*scope, HomeVisitRequest.status.in_(ACTIVE))
+        ),
+    )
+    query = select(HomeVisitRequest).where(*scope)
+    if status is not None:
+        query = query.where(HomeVisitRequest.status == status)
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(
+            tuple_(HomeVisitRequest.created_at, HomeVisitRequest.id) > tuple_(created_at, last_id)
+        )
+    rows = list(
+        await session.scalars(
+            query.order_by(HomeVisitRequest.created_at, HomeVisitRequest.id).limit(limit + 1)
+        )
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return Page(
+        items=await to_reads(session, page),
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+    )
+
+
+def _within(prefixes: list[str]) -> ColumnElement[bool]:
+    return in_regions(HomeVisitRequest.agency_code, prefixes) if prefixes else false()
+
+
+async def get_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> HomeVisitRequest:
+    principal.require(Role.COUNTY)
+    row = await session.get(HomeVisitRequest, request_id, populate_existing=True)
+    if row is None:
+        raise NotFound("no such home-visit request")
+    principal.require_region([row.agency_code])
+    await reconcile(session, [row])
+    return row
+
+
+async def assign(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    body: AssignmentCreate,
+    now: datetime,
+) -> HomeVisitRequest:
+    """Assign (or reassign) the visitor of an active request."""
+    row = await get_request(session, principal, request_id)
+    values = {"visitor_type": body.visitor_type, "visitor_id": body.visitor_id}
+    await _transition(session, row, ACTIVE, "assigned", now, values)
+    await _audit(session, principal.client_id, "assigned", row, now, values)
+    return row
+
+
+async def record_outcome(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    body: OutcomeCreate,
+    now: datetime,
+) -> HomeVisitRequest:
+    """A visit that could not certify ends the request failed; ``deceased`` also opens a
+    verification case, which the county confirms (a death report, or resolving the case)."""
+    row = await get_request(session, principal, request_id)
+    if row.status == "open":
+        raise Conflict("assign a visitor before recording a visit", code="home_visit_not_assigned")
+    note = "\n".join(text for text in (row.note, body.note) if text)[-1000:] or None
+    values = {"outcome": body.outcome, "note": note}
+    await _transition(session, row, ("assigned",), "failed", now, values)
+    case_id = None
+    if body.outcome == "deceased":
+        recipient = await get_recipient(session, principal, row.recipient_id)
+        case_id = await open_case(
+            session,
+            recipient,
+            None,
+            "home_visit_deceased",
+            f"home_visit_deceased:{row.id}",
+            now,
+            today(now),
+        )
+    detail = {"outcome": body.outcome, "case_id": None if case_id is None else str(case_id)}
+    await _audit(session, principal.client_id, "failed", row, now, detail)
+    return row
+
+
+async def _transition(
+    session: AsyncSession,
+    row: HomeVisitRequest,
+    allowed: Sequence[str],
+    status: str,
+    now: datetime,
+    values: Mapping[str, str | None],
+) -> None:
+    # A conditional UPDATE: of two racing transitions, only one finds the status it expects.
+    changed = await session.scalar(
+        update(HomeVisitRequest)
+        .where(HomeVisitRequest.id == row.id, HomeVisitRequest.status.in_(allowed))
+        .values(status=status, updated_at=now, **values)
+        .returning(HomeVisitRequest.id)
+        .execution_options(synchronize_session=False)
+    )
+    if changed is None:
+        await session.refresh(row)
+        raise Conflict(f"the request is {row.status}", code="home_visit_request_closed")
+    await session.refresh(row)
+
+
+async def _audit(
+    session: AsyncSession,
+    client_id: uuid.UUID | None,
+    action: str,
+    row: HomeVisitRequest,
+    at: datetime,
+    detail: Mapping[str, object],
+) -> None:
+    """Identifiers and codes only: never the note or the contact phone."""
+    await audit.record(
+        session,
+        client_id,
+        f"home_visit_request.{action}",
+        "home_visit_request",
+        row.id,
+        at,
+        recipient_id=row.recipient_id,
+        detail=dict(detail),
+    )
+
+
+async def reconcile(session: AsyncSession, rows: Iterable[HomeVisitRequest]) -> None:
+    """Complete the active requests a passed, unrevoked home_visit certification names."""
+    active = {row.id: row for row in rows if row.status in ACTIVE}
+    recipients = list({row.recipient_id for row in active.values()})
+    for start in range(0, len(recipients), IN_CHUNK):
+        certifications = await session.execute(
+            select(
+                Certification.id,
+                Certification.recipient_id,
+                Certification.home_visit_request_id,
+                Certification.recorded_at,
+            ).where(
+                Certification.recipient_id.in_(recipients[start : start + IN_CHUNK]),
+                *_completing(),
+            )
+        )
+        for certification_id, recipient_id, named, recorded_at in certifications:
+            request_id = _request_id(named)
+            row = None if request_id is None else active.get(request_id)
+            if row is not None and row.recipient_id == recipient_id and row.status in ACTIVE:
+                row.status, row.certification_id = "completed", certification_id
+                row.updated_at = recorded_at
+                # Nobody acted: the certification did (its own entry names its client).
+                detail = {"certification_id": str(certification_id)}
+                await _audit(session, None, "completed", row, recorded_at, detail)
+    await session.flush()
+
+
+async def complete_from_certification(session: AsyncSession, certification_id: uuid.UUID) -> None:
+    """For certification ingest, right after storing a certification: complete the request
+    it names at once (reads would otherwise do it on their next look)."""
+    row = (
+        await session.execute(
+            select(
+                Certification.recipient_id,
+                Certification.home_visit_request_id,
+                Certification.recorded_at,
+            ).where(Certification.id == certification_id, *_completing())
+        )
+    ).one_or_none()
+    request_id = None if row is None else _request_id(row.home_visit_request_id)
+    if row is None or request_id is None:
+        return
+    completed = await session.scalar(
+        update(HomeVisitRequest)
+        .where(
+            HomeVisitRequest.id == request_id,
+            HomeVisitRequest.recipient_id == row.recipient_id,
+            HomeVisitRequest.status.in_(ACTIVE),
+        )
+        .values(status="completed", certification_id=certification_id, updated_at=row.recorded_at)
+        .returning(HomeVisitRequest.id)
+        .execution_options(synchronize_session=False)
+    )
+    if completed is not None:
+        await audit.record(
+            session,
+            None,
+            "home_visit_request.completed",
+            "home_visit_request",
+            completed,
+            row.recorded_at,
+            recipient_id=row.recipient_id,
+            detail={"certification_id": str(certification_id)},
+        )
+
+
+def _completing() -> list[ColumnElement[bool]]:
+    return [
+        Certification.channel == Channel.HOME_VISIT,
+        Certification.result == CertificationResult.PASSED,
+        Certification.revoked_at.is_(None),
+        Certification.home_visit_request_id.is_not(None),
+    ]
+
+
+def _request_id(named: str | None) -> uuid.UUID | None:
+    """The request a certification names; the field is free text, so case and hyphens vary."""
+    try:
+        return None if named is None else uuid.UUID(named.strip())
+    except ValueError:
+        return None
+
+
+async def to_reads(
+    session: AsyncSession, rows: Sequence[HomeVisitRequest]
+) -> list[HomeVisitRequestRead]:
+    keys = [f"home_visit_deceased:{row.id}" for row in rows if row.outcome == "deceased"]
+    cases: dict[str | None, uuid.UUID] = {}
+    if keys:
+        found = await session.execute(
+            select(VerificationCase.dedupe_key, VerificationCase.id).where(
+                VerificationCase.dedupe_key.in_(keys)
+            )
+        )
+        cases.update((key, case_id) for key, case_id in found)
+    # Validated, not constructed: the columns are plain strings the schema narrows.
+    return [
+        HomeVisitRequestRead.model_validate(
+            {
+                "request_id": row.id,
+                "recipient_id": row.recipient_id,
+                "agency_code": row.agency_code,
+                "requested_by": row.requested_by,
+                "reason": row.reason,
+                "contact_phone": row.contact_phone,
+                "status": row.status,
+                "visitor_type": row.visitor_type,
+                "visitor_id": row.visitor_id,
+                "outcome": row.outcome,
+                "note": row.note,
+                "certification_id": row.certification_id,
+                "case_id": cases.get(f"home_visit_deceased:{row.id}"),
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+            }
+        )
+        for row in rows
+    ]
+
+
+# --- outreach -------------------------------------------------------------------------------
+
+
+def outreach(
+    principal: Principal, policies: PolicyBook, prefix: str, on: date
+) -> reporting.Listing[OutreachItem]:
+    """Reminder candidates whom a phone reminder is unlikely to reach (county, admin)."""
+    scan = reporting.prepare(principal, policies, prefix, on, Role.COUNTY)
+    reveal = reporting.reveals_phone(principal)
+
+    async def pick(
+        session: AsyncSession, judged: list[reporting.Judged]
+    ) -> list[tuple[reporting.Judged, OutreachItem]]:
+        due = [entry for entry in judged if entry.wants_reminder]
+        failed = await _failed_self_service(session, {entry.recipient.id for entry in due}, on)
+        picked = []
+        for entry in due:
+            why = _why(entry, on, failed)
+            if why:
+                item = reporting.reminder_item(entry, on, reveal)
+                picked.append((entry, OutreachItem(**item.model_dump(), why=why)))
+        return picked
+
+    return reporting.Listing(scan, pick)
+
+
+def _why(entry: reporting.Judged, on: date, failed: set[uuid.UUID]) -> list[OutreachWhy]:
+    recipient = entry.recipient
+    born = recipient.birth_date
+    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    why: list[OutreachWhy] = []
+    if age >= OUTREACH_MIN_AGE:
+        why.append("aged_80_or_over")
+    if any(benefit.benefit_type in DISABILITY_TYPES for benefit in recipient.benefits):
+        why.append("disability_benefit")
+    if recipient.id in failed:
+        why.append("failed_self_service")
+    if recipient.phone is None:
+        why.append("no_phone")
+    return why
+
+
+async def _failed_self_service(
+    session: AsyncSession, recipient_ids: set[uuid.UUID], on: date
+) -> set[uuid.UUID]:
+    if not recipient_ids:
+        return set()
+    end = datetime.combine(on + timedelta(days=1), time(), SERVICE_TIMEZONE)
+    rows = await session.scalars(
+        select(Certification.recipient_id)
+        .distinct()
+        .where(
+            Certification.recipient_id.in_(list(recipient_ids)),
+            Certification.result == CertificationResult.FAILED,
+            or_(
+                Certification.channel.in_([Channel.FACE, Channel.CONSULAR_APP]),
+                and_(
+                    Certification.channel == Channel.GRASSROOTS_TERMINAL,
+                    Certification.mode == "self_service_terminal",
+                ),
+            ),
+            Certification.occurred_at >= end - timedelta(days=FAILED_LOOKBACK_DAYS),
+            Certification.occurred_at < end,
+        )
+    )
+    return set(rows)
