@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.domain.policy import PolicyError
+from app.errors import AppError
 from app.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
@@ -69,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     sweeper.add_argument("--on", type=date.fromisoformat, help="default: today in Beijing")
     sweeper.add_argument("--agency-code", help="limit to a division-code prefix")
     sweeper.set_defaults(handler=_sweep)
+
+    report = commands.add_parser("report", help="county progress report for a city office")
+    report.add_argument("--agency-code", required=True, help="division prefix, e.g. 1404")
+    report.add_argument("--on", type=date.fromisoformat, help="default: today in Beijing")
+    report.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
+    report.add_argument("--output", type=Path, help="default: report-<code>-<date>.<format>")
+    report.set_defaults(handler=_report)
 
     deliver = commands.add_parser(
         "deliver", help="post webhook events (long-running; several replicas are safe)"
@@ -245,6 +253,37 @@ def _sweep(args: argparse.Namespace) -> int:
         f"swept {summary.benefits} benefits on {on}: events {events or 'none'}; "
         f"{summary.cases_opened} verification cases opened"
     )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from app.db.engine import create_engine, create_sessionmaker
+    from app.domain.policy import load_policies
+    from app.services.policies import today
+    from app.services.report import Report, build_report, write_csv, write_xlsx
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        _upgrade(settings)
+    policies = load_policies()
+    on = args.on or today()
+    output = args.output or Path(f"report-{args.agency_code}-{on}.{args.format}")
+
+    async def run() -> Report:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await build_report(session, policies, args.agency_code, on)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except AppError as exc:
+        print(f"certsvc: {exc.detail or exc.title}", file=sys.stderr)
+        return 1
+    (write_xlsx if args.format == "xlsx" else write_csv)(report, output)
+    print(f"wrote {output}: {len(report.rows)} counties")
     return 0
 
 
