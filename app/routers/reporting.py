@@ -14,6 +14,7 @@ from app.routers.responses import problems
 from app.schemas.common import Page, RegionPrefix
 from app.schemas.reporting import ReminderItem, RiskSignals, RiskThresholds, Stats
 from app.services import reporting as service
+from app.services import risk_signals, stats
 from app.services.policies import today
 
 router = APIRouter(tags=["reporting"])
@@ -80,7 +81,7 @@ async def get_stats(
     """In scope, valid, due within the lead time, suspended, stopped, never certified, by
     channel, and progress to the first-certification deadline. 409 `sweep_required` when too
     many benefits lack the sweep's answer for `on` to decide them now."""
-    return await service.stats(session, principal, policies, agency_code, on or today(now))
+    return await stats.stats(session, principal, policies, agency_code, on or today(now))
 
 
 @router.get(
@@ -95,10 +96,10 @@ async def get_risk_signals(
     principal: PrincipalDep,
     now: NowDep,
     since: Annotated[date | None, Query(description="default: six days before today")] = None,
-    device_min_recipients: Annotated[int, Query(ge=2)] = service.DEVICE_MIN_RECIPIENTS,
-    operator_min_per_day: Annotated[int, Query(ge=1)] = service.OPERATOR_MIN_PER_DAY,
-    service_point_min_per_day: Annotated[int, Query(ge=1)] = service.SERVICE_POINT_MIN_PER_DAY,
-    failed_attempts_min: Annotated[int, Query(ge=2)] = service.FAILED_ATTEMPTS_MIN,
+    device_min_recipients: Annotated[int, Query(ge=2)] = risk_signals.DEVICE_MIN_RECIPIENTS,
+    operator_min_per_day: Annotated[int, Query(ge=1)] = risk_signals.OPERATOR_MIN_PER_DAY,
+    service_point_min_per_day: Annotated[int, Query(ge=1)] = risk_signals.SERVICE_POINT_MIN_PER_DAY,
+    failed_attempts_min: Annotated[int, Query(ge=2)] = risk_signals.FAILED_ATTEMPTS_MIN,
 ) -> RiskSignals:
     """Devices used by many recipients, operators and service points with many certifications
     per day of the window, recipients with repeated failed attempts, and certifications after
@@ -110,4 +111,4 @@ async def get_risk_signals(
         failed_attempts_min=failed_attempts_min,
     )
     start = since or today(now) - timedelta(days=6)
-    return await service.risk_signals(session, principal, agency_code, start, now, thresholds)
+    return await risk_signals.risk_signals(session, principal, agency_code, start, now, thresholds)

@@ -24,7 +24,7 @@ from app.domain.enums import Channel, Role
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.schemas.reporting import Stats
-from app.services.reporting import stats
+from app.services.stats import stats
 
 COLUMNS = (
     "agency_code",

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import BenefitState
 from app.domain.enums import Role
 from app.domain.months import Month
-from app.services import reporting
+from app.services import reporting, stats
 from tests.conftest import Api
 from tests.factories import benefit, certification, face, manual_details, recipient
 from tests.factories import terminal_details as terminal
@@ -307,7 +307,7 @@ async def test_stats_refuse_to_evaluate_a_whole_province_without_a_sweep(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     county, _ = await _stats_population(api)
-    monkeypatch.setattr(reporting, "STATS_MAX_EVALUATED", 3)
+    monkeypatch.setattr(stats, "STATS_MAX_EVALUATED", 3)
     response = await county.get("/v1/stats", params={"agency_code": "14", "on": ON})
     assert (response.status_code, response.json()["code"]) == (409, "sweep_required")
     mobile = await api.new_client(Role.MOBILE)
