@@ -353,6 +353,7 @@ async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
 
 async def test_two_workers_at_once_never_post_the_same_delivery_twice(
     committing_api: Api,
+    database: Database,
     sessions: SessionMaker,
     protector: IdProtector,
     receiver: Receiver,
@@ -381,7 +382,11 @@ async def test_two_workers_at_once_never_post_the_same_delivery_twice(
         return posted
 
     counts = await asyncio.gather(worker(), worker())
-    assert sum(counts) == 30 and min(counts) > 0  # both worked, side by side
+    assert sum(counts) == 30
+    if database.backend == "postgresql":
+        # SKIP LOCKED lets both work side by side; SQLite serializes the claims, so there one
+        # worker may legitimately take every batch before the other gets the lock.
+        assert min(counts) > 0
     assert len(receiver.requests) == 30
     assert len({(r.path, r.event_id) for r in receiver.requests}) == 30
     assert {(row.status, row.attempts) for row in await _rows(sessions)} == {("delivered", 1)}
