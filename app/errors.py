@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("certsvc.errors")
@@ -119,6 +119,9 @@ def validation_problem(errors: Sequence[Any]) -> Problem:
     )
 
 
+# FastAPI's detail for a request body that cannot be decoded (fastapi/routing.py).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -143,6 +146,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            # FastAPI answers 422 for malformed JSON but 400 for a body it cannot even decode
+            # (not UTF-8); the contract documents one answer for both, the 422.
+            return problem_response(
+                validation_problem(
+                    [
+                        {
+                            "loc": ("body",),
+                            "msg": "The body is not valid JSON",
+                            "type": "json_invalid",
+                        }
+                    ]
+                )
+            )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         problem = Problem(title=detail or code, status=exc.status_code, detail=detail, code=code)
@@ -157,6 +174,14 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = DatabaseUnavailable("The database cannot be reached; try again shortly.")
         return problem_response(problem.to_problem(), {"Retry-After": "5"})
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg reports a connection lost mid-statement (the server stopped or restarted)
+        # as a plain DBAPIError, not an OperationalError: still "unavailable", not a 500.
+        if _connection_lost(exc):
+            return await _database_down(request, exc)
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
@@ -167,3 +192,12 @@ def install_error_handlers(app: FastAPI) -> None:
             code="internal_error",
         )
         return problem_response(problem)
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """The connection was lost (SQLAlchemy invalidated it), or the server refused or ended it:
+    SQLSTATE class 08 (connection exception) or 57P (shut down, starting up)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return exc.connection_invalidated or sqlstate.startswith(("08", "57P"))
