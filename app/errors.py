@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("certsvc.errors")
@@ -167,6 +168,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    # Every pooled connection busy past the pool timeout: the database is saturated for now.
+    @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(OSError)
     @app.exception_handler(TimeoutError)
     async def _database_down(_request: Request, exc: Exception) -> JSONResponse:

@@ -134,3 +134,22 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after(api: Api) -> Non
     assert refused.status_code == 429
     assert refused.json()["code"] == "rate_limited"
     assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_an_exhausted_connection_pool_is_a_503_not_a_500(tmp_path: Path) -> None:
+    """Found by the mixed-load benchmark: SQLAlchemy's pool timeout is its own TimeoutError."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    app: FastAPI = create_app(settings)
+
+    @app.get("/saturated")
+    async def saturated() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/saturated")
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"
