@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
 
 from app.settings import Environment, Settings, SettingsError, decode_key, new_key_text
 
@@ -33,6 +35,16 @@ class IdProtector:
 
     def digest(self, id_number: str) -> bytes:
         return hmac.new(self.hmac_key, id_number.encode(), hashlib.sha256).digest()
+
+    def request_digest(self, body: BaseModel) -> str:
+        """SHA-256 of a request's canonical JSON, what an idempotent replay must match. An
+        ``id_number`` field enters only as its keyed digest, so the stored value cannot be used
+        to test guesses of the number."""
+        payload = body.model_dump(mode="json")
+        if payload.get("id_number"):
+            payload["id_number"] = self.digest(payload["id_number"]).hex()
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     def encrypt(self, id_number: str) -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)

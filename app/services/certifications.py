@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,6 +14,7 @@ from app.auth import Principal
 from app.db.base import new_id
 from app.db.models import Certification, Recipient
 from app.db.upsert import insert_for
+from app.domain.eligibility import CertificationFact
 from app.domain.enums import CertificationResult, Channel, ManualMode, Residence, Role
 from app.domain.events import CaseOutcome, StopReason
 from app.domain.policy import Policy, PolicyBook
@@ -78,7 +77,7 @@ async def record_certification(
             f"the {principal.role.value} role may not post {body.channel.value} certifications",
             code="forbidden_role",
         )
-    digest = _request_digest(body, ingest.protector)
+    digest = ingest.protector.request_digest(body)
     existing = await _find_replay(session, principal, body.source_ref, idempotency_key)
     if existing is not None:
         return await _replay(session, ingest, existing, digest), False
@@ -163,7 +162,18 @@ async def record_certification(
                 ingest.now,
             )
     certification = await session.get_one(Certification, inserted)
-    return await _read(session, ingest, certification, recipient), True
+    if counted:
+        # The facts loaded above, plus this certification: what a fresh load would return.
+        book.by_recipient[recipient.id].certifications.append(
+            CertificationFact(
+                certification_id=str(certification.id),
+                channel=certification.channel,
+                occurred_at=certification.occurred_at,
+                recorded_at=certification.recorded_at,
+                counted=True,
+            )
+        )
+    return _to_read(certification, _validity(recipient, book, ingest)), True
 
 
 async def record_batch(
@@ -267,15 +277,6 @@ async def revoke_certification(
 
 
 # --- steps of record_certification ----------------------------------------------------------
-
-
-def _request_digest(body: AnyCertificationCreate, protector: IdProtector) -> str:
-    """What a replay must match. The ID number enters only as its keyed digest."""
-    payload = body.model_dump(mode="json")
-    if payload.get("id_number"):
-        payload["id_number"] = protector.digest(payload["id_number"]).hex()
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def _find_replay(

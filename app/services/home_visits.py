@@ -2,16 +2,15 @@
 
 A request is open, then assigned to a visitor; it ends completed, when a passed home_visit
 certification of the same recipient names it (details.request_id), or failed, when the visit
-could not certify (POST …/outcome). Completion is found from the certification itself, so a
-visit recorded by any path (single, batch, import) completes its request: the requests
-concerned are reconciled before every read and transition, and ingest may call
-`complete_from_certification` to do it at once.
+could not certify (POST …/outcome). Certification ingest (single or batch) completes the
+request in the certifying transaction through `complete_from_certification`; legacy imports
+predate any request made in this service, so they name none.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_, update
@@ -33,7 +32,6 @@ from app.schemas.home_visits import (
 from app.schemas.reporting import OutreachItem, OutreachWhy
 from app.services import audit, reporting
 from app.services.cases import open_case
-from app.services.facts import IN_CHUNK
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.policies import SERVICE_TIMEZONE, today
 from app.services.recipients import get_recipient
@@ -69,8 +67,7 @@ async def create_request(
             )
         )
     )
-    await reconcile(session, active)
-    if any(row.status in ACTIVE for row in active):
+    if active:
         raise Conflict(
             "the recipient already has an open home-visit request", code="home_visit_request_open"
         )
@@ -108,12 +105,6 @@ async def list_requests(
     # Admin without a filter sees everything; a county its regions (nothing without any).
     prefixes = [agency_code] if agency_code else list(principal.regions)
     scope = [] if principal.role is Role.ADMIN and not agency_code else [_within(prefixes)]
-    await reconcile(
-        session,
-        await session.scalars(
-            select(HomeVisitRequest).where(*scope, HomeVisitRequest.status.in_(ACTIVE))
-        ),
-    )
     query = select(HomeVisitRequest).where(*scope)
     if status is not None:
         query = query.where(HomeVisitRequest.status == status)
@@ -147,7 +138,6 @@ async def get_request(
     if row is None:
         raise NotFound("no such home-visit request")
     principal.require_region([row.agency_code])
-    await reconcile(session, [row])
     return row
 
 
@@ -239,34 +229,6 @@ async def _audit(
         recipient_id=row.recipient_id,
         detail=dict(detail),
     )
-
-
-async def reconcile(session: AsyncSession, rows: Iterable[HomeVisitRequest]) -> None:
-    """Complete the active requests a passed, unrevoked home_visit certification names."""
-    active = {row.id: row for row in rows if row.status in ACTIVE}
-    recipients = list({row.recipient_id for row in active.values()})
-    for start in range(0, len(recipients), IN_CHUNK):
-        certifications = await session.execute(
-            select(
-                Certification.id,
-                Certification.recipient_id,
-                Certification.home_visit_request_id,
-                Certification.recorded_at,
-            ).where(
-                Certification.recipient_id.in_(recipients[start : start + IN_CHUNK]),
-                *_completing(),
-            )
-        )
-        for certification_id, recipient_id, named, recorded_at in certifications:
-            request_id = _request_id(named)
-            row = None if request_id is None else active.get(request_id)
-            if row is not None and row.recipient_id == recipient_id and row.status in ACTIVE:
-                row.status, row.certification_id = "completed", certification_id
-                row.updated_at = recorded_at
-                # Nobody acted: the certification did (its own entry names its client).
-                detail = {"certification_id": str(certification_id)}
-                await _audit(session, None, "completed", row, recorded_at, detail)
-    await session.flush()
 
 
 async def complete_from_certification(session: AsyncSession, certification_id: uuid.UUID) -> None:

@@ -3,8 +3,6 @@ moratoria and after-the-fact checks. What each changes is decided by the engine.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time
@@ -60,7 +58,7 @@ async def report_stop(
     principal.require(Role.COUNTY, Role.DATA_EXCHANGE)
     if principal.role is Role.DATA_EXCHANGE and not body.suspected:
         raise Forbidden("the data exchange reports suspected loss only", code="forbidden_role")
-    digest = _digest(body, protector)
+    digest = protector.request_digest(body)
     if body.source_ref is not None:
         existing = await _find(session, principal, body.source_ref)
         if existing is not None:
@@ -279,13 +277,6 @@ def _concerned(recipient: Recipient, benefit_id: uuid.UUID | None) -> Sequence[B
     if not chosen:
         raise NotFound("the recipient has no such benefit")
     return chosen
-
-
-def _digest(body: StopReportCreate, protector: IdProtector) -> str:
-    payload = body.model_dump(mode="json")
-    if payload.get("id_number"):
-        payload["id_number"] = protector.digest(payload["id_number"]).hex()
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 async def _find(
