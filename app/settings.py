@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -15,6 +16,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.domain.enums import Role
 
 KEY_BYTES = 32
+# Where webhook receivers may not be (app/services/egress.py explains the choice).
+DEFAULT_REFUSED_NETWORKS: tuple[str, ...] = (
+    "127.0.0.0/8",  # loopback
+    "::1/128",
+    "0.0.0.0/8",  # "this host"
+    "::/128",
+    "169.254.0.0/16",  # link-local: 169.254.169.254 is the metadata service of most clouds
+    "fe80::/10",
+    "100.100.100.200/32",  # Alibaba Cloud's metadata service
+    "224.0.0.0/4",  # multicast
+    "ff00::/8",
+    "255.255.255.255/32",
+)
 
 
 class Environment(StrEnum):
@@ -53,6 +67,22 @@ class Settings(BaseSettings):
             Role.ADMIN: 100.0,
         }
     )
+
+    # Webhook receivers may not be at these addresses (app/services/egress.py). JSON list in
+    # the environment: CERTSVC_WEBHOOK_REFUSED_NETWORKS='["127.0.0.0/8", "10.0.0.0/8"]'.
+    webhook_refused_networks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REFUSED_NETWORKS)
+    )
+
+    @field_validator("webhook_refused_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network in CIDR notation") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

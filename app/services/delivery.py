@@ -37,6 +37,8 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.db.models import ApiClient, OutboxEvent, Webhook, WebhookDelivery
 from app.domain.regions import within
 from app.protection import IdProtector, load_id_protector
+from app.services.egress import DEFAULT_POLICY as DEFAULT_EGRESS
+from app.services.egress import EgressPolicy, EgressRefused
 from app.settings import Settings
 
 logger = logging.getLogger("certsvc.webhooks")
@@ -124,6 +126,7 @@ async def deliver_due(
     batch: int = 50,
     *,
     policy: RetryPolicy = DEFAULT_POLICY,
+    egress: EgressPolicy = DEFAULT_EGRESS,
     jitter: Callable[[], float] = _jitter,
 ) -> int:
     """One pass: claim up to ``batch`` due deliveries, post them, record the outcomes.
@@ -133,7 +136,7 @@ async def deliver_due(
     if not claims:
         return 0
     outcomes = await asyncio.gather(
-        *(_post(http, protector, claim, clock(), policy) for claim in claims)
+        *(_post(http, protector, claim, clock(), policy, egress) for claim in claims)
     )
     await _record(sessions, list(zip(claims, outcomes, strict=True)), clock(), policy, jitter)
     return len(claims)
@@ -232,6 +235,7 @@ async def _post(
     claim: _Claim,
     at: datetime,
     policy: RetryPolicy,
+    egress: EgressPolicy,
 ) -> _Outcome:
     """One attempt. Every failure becomes an outcome: one bad webhook (a secret that no
     longer decrypts, a URL httpx refuses) must not stop the deliveries of the others."""
@@ -251,10 +255,12 @@ async def _post(
         async with asyncio.timeout(policy.attempt_timeout.total_seconds()):
             # Streamed and never read: the receiver's answer is its status code, and a huge
             # response body must not be loaded into the worker.
-            async with http.stream(
-                "POST", claim.url, content=claim.body, headers=headers
-            ) as response:
-                status_code = response.status_code
+            request = http.build_request("POST", claim.url, content=claim.body, headers=headers)
+            response = await http.send(await egress.pin(request), stream=True)
+            status_code = response.status_code
+            await response.aclose()
+    except EgressRefused as exc:
+        return _Outcome(ok=False, error=str(exc))
     except (TimeoutError, httpx.TimeoutException) as exc:
         return _Outcome(ok=False, error=f"timeout ({type(exc).__name__})")
     except httpx.HTTPError as exc:
@@ -341,6 +347,7 @@ async def run_worker(
     engine = create_engine(settings)
     sessions = create_sessionmaker(engine)
     protector = load_id_protector(settings)
+    egress = EgressPolicy.refusing(settings.webhook_refused_networks)
     timeout = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
     logger.info("webhook delivery worker started")
     try:
@@ -349,7 +356,7 @@ async def run_worker(
                 pause = poll_interval
                 try:
                     posted = await deliver_due(
-                        sessions, protector, http, batch=batch, policy=policy
+                        sessions, protector, http, batch=batch, policy=policy, egress=egress
                     )
                 except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
                     # The database is down or restarting: nothing is lost (the rows wait),

@@ -32,11 +32,14 @@ from app.services.delivery import (
     sign,
     verify_signature,
 )
+from app.services.egress import EgressPolicy
 from app.services.outbox import EventType, emit
 from tests.conftest import Api, Database
 from tests.factories import recipient
 
 T0 = datetime(2026, 6, 10, 2, 0, tzinfo=UTC)
+# The test receiver listens on 127.0.0.1, which the default egress policy refuses.
+RECEIVER_REACHABLE = EgressPolicy(())
 POLICY = RetryPolicy(max_attempts=8, base=timedelta(seconds=10), cap=timedelta(minutes=5))
 SECRET_A = "secret-of-county-webhook-A"
 SECRET_B = "secret-of-admin-webhook-B!"
@@ -227,7 +230,12 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
     clock = Clock()
 
     async def attempt_round(expected_error: str, round_number: int) -> None:
-        assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 5
+        assert (
+            await deliver_due(
+                sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+            )
+            == 5
+        )
         rows = await _rows(sessions)
         for row in rows:
             assert (row.status, row.attempts) == ("pending", round_number)
@@ -237,7 +245,12 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
             nominal = POLICY.base.total_seconds() * 2 ** (round_number - 1)
             assert 0.5 * nominal <= wait <= 1.5 * nominal, (round_number, wait)
         # Nothing is due before its backoff runs out ...
-        assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 0
+        assert (
+            await deliver_due(
+                sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+            )
+            == 0
+        )
         # ... and everything is once the last of them has.
         clock.at = max(row.next_attempt_at for row in rows)
 
@@ -259,13 +272,23 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
     assert receiver.accepted == []
 
     receiver.behaviour = _ok  # back
-    assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 5
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 5
+    )
     rows = await _rows(sessions)
     assert {(row.status, row.attempts, row.delivered_at) for row in rows} == {
         ("delivered", 4, clock.at)
     }
     clock.at += timedelta(days=1)
-    assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 0
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 0
+    )
 
     # Every event, once per webhook, each signed with that webhook's secret.
     received = {(request.path, request.event_id) for request in receiver.accepted}
@@ -318,21 +341,36 @@ async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
     receiver.behaviour = unavailable
     clock = Clock()
     for _ in range(3):
-        assert await deliver_due(sessions, protector, http, clock, policy=policy) == 1
+        assert (
+            await deliver_due(
+                sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
+            )
+            == 1
+        )
         clock.at += timedelta(minutes=1)
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts, row.last_status_code) == ("parked", 3, 503)
     assert row.last_error == "HTTP 503"
     # Parked: never picked again by itself.
     clock.at += timedelta(days=30)
-    assert await deliver_due(sessions, protector, http, clock, policy=policy) == 0
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
+        )
+        == 0
+    )
     delivery_id = str(row.id)
 
     # A re-drive against a receiver that is still failing: one attempt, parked again.
     committing_api.set_now(clock.at)
     retried = (await admin.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")).json()
     assert (retried["status"], retried["attempts"]) == ("pending", 3)
-    assert await deliver_due(sessions, protector, http, clock, policy=policy) == 1
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
+        )
+        == 1
+    )
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts) == ("parked", 4)
 
@@ -342,7 +380,12 @@ async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
     committing_api.set_now(clock.at)
     response = await admin.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
     assert response.status_code == 200, response.text
-    assert await deliver_due(sessions, protector, http, clock, policy=policy) == 1
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
+        )
+        == 1
+    )
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts, row.delivered_at) == ("delivered", 5, clock.at)
     (request,) = receiver.accepted
@@ -377,7 +420,9 @@ async def test_two_workers_at_once_never_post_the_same_delivery_twice(
     async def worker() -> int:
         # Each worker has its own sessions and connections, as a replica would.
         posted = 0
-        while batch := await deliver_due(sessions, protector, http, clock, batch=4):
+        while batch := await deliver_due(
+            sessions, protector, http, clock, batch=4, egress=RECEIVER_REACHABLE
+        ):
             posted += batch
         return posted
 
@@ -409,7 +454,9 @@ async def test_a_worker_that_dies_mid_post_loses_nothing(
 
     receiver.behaviour = hang
     clock = Clock()
-    killed = asyncio.create_task(deliver_due(sessions, protector, http, clock, policy=POLICY))
+    killed = asyncio.create_task(
+        deliver_due(sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE)
+    )
     await receiver.wait_until(lambda: len(receiver.requests) == 1)
     killed.cancel()  # the worker dies with the POST in flight: no outcome is recorded
     with pytest.raises(asyncio.CancelledError):
@@ -419,9 +466,19 @@ async def test_a_worker_that_dies_mid_post_loses_nothing(
     assert row.next_attempt_at == T0 + POLICY.lease  # leased: hidden from other replicas
 
     receiver.behaviour = _ok
-    assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 0
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 0
+    )
     clock.at += POLICY.lease
-    assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 1
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 1
+    )
     (row,) = await _rows(sessions)
     assert row.status == "delivered"
     # At least once: the receiver saw the event twice and keeps it once, by its id.
@@ -447,7 +504,9 @@ async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
 
     receiver.behaviour = fail_later
     clock = Clock()
-    in_flight = asyncio.create_task(deliver_due(sessions, protector, http, clock, policy=POLICY))
+    in_flight = asyncio.create_task(
+        deliver_due(sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE)
+    )
     await receiver.wait_until(lambda: len(receiver.requests) == 1)
     assert (await county.delete(f"/v1/webhooks/{hook}")).status_code == 204
     release.set()
@@ -455,7 +514,38 @@ async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts) == ("cancelled", 0)
     clock.at += timedelta(days=1)
-    assert await deliver_due(sessions, protector, http, clock, policy=POLICY) == 0
+    assert (
+        await deliver_due(
+            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 0
+    )
+
+
+async def test_a_receiver_on_a_refused_address_is_never_contacted(
+    committing_api: Api,
+    sessions: SessionMaker,
+    protector: IdProtector,
+    receiver: Receiver,
+    http: httpx.AsyncClient,
+) -> None:
+    """The default egress policy refuses loopback: by IP literal and by a name resolving to it."""
+    committing_api.set_now(T0)
+    county, person = await _person(committing_api)
+    await _hook(county, f"{receiver.base_url}/by-address", SECRET_A)
+    await _hook(county, f"http://localhost:{receiver.port}/by-name", SECRET_B)
+    await _emit(sessions, person, EventType.SUSPENDED)
+    assert await deliver_due(sessions, protector, http, Clock(), policy=POLICY) == 2
+    rows = await _rows(sessions)
+    assert {row.status for row in rows} == {"pending"}  # retried later, like any failure
+    errors = {row.last_error for row in rows}
+    assert "the receiver's address 127.0.0.1 is in a refused network" in errors
+    # localhost may resolve to 127.0.0.1 or ::1 depending on the machine's hosts file.
+    assert errors & {
+        "the receiver resolves to 127.0.0.1, in a refused network",
+        "the receiver resolves to ::1, in a refused network",
+    }
+    assert receiver.requests == []
 
 
 async def test_deliveries_of_a_revoked_client_are_cancelled_not_sent(
@@ -474,7 +564,12 @@ async def test_deliveries_of_a_revoked_client_are_cancelled_not_sent(
         await session.execute(
             update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(revoked_at=T0)
         )
-    assert await deliver_due(sessions, protector, http, Clock(), policy=POLICY) == 0
+    assert (
+        await deliver_due(
+            sessions, protector, http, Clock(), policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 0
+    )
     (row,) = await _rows(sessions)
     assert (row.status, row.last_error) == (
         "cancelled",
@@ -501,7 +596,12 @@ async def test_deliveries_outside_the_clients_current_regions_are_cancelled(
         await session.execute(
             update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(regions=["1401"])
         )
-    assert await deliver_due(sessions, protector, http, Clock(), policy=POLICY) == 0
+    assert (
+        await deliver_due(
+            sessions, protector, http, Clock(), policy=POLICY, egress=RECEIVER_REACHABLE
+        )
+        == 0
+    )
     assert {(row.status, row.last_error) for row in await _rows(sessions)} == {
         ("cancelled", "cancelled: outside the subscribing client's regions")
     }
@@ -518,7 +618,13 @@ async def test_the_worker_process_delivers_what_was_emitted_while_it_was_down(
     await _emit(sessions, person, EventType.DUE_SOON, now)
 
     stop = asyncio.Event()
-    worker = asyncio.create_task(run_worker(database.settings, stop, poll_interval=0.05))
+    worker = asyncio.create_task(
+        run_worker(
+            database.settings.model_copy(update={"webhook_refused_networks": []}),
+            stop,
+            poll_interval=0.05,
+        )
+    )
     try:
         await receiver.wait_until(lambda: len(receiver.accepted) == 2)
     finally:
