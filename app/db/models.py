@@ -291,6 +291,21 @@ class PaymentRunItem(Base):
     last_record_at: Mapped[datetime | None]
 
 
+class PaymentRunPage(Base):
+    """Consecutive items of a run as the NDJSON bytes served (and hashed into its digest),
+    stored once when the run is computed, so serving them is a plain read."""
+
+    __tablename__ = "payment_run_pages"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("payment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    page: Mapped[int] = mapped_column(primary_key=True)
+    first_seq: Mapped[int]
+    items: Mapped[int]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Webhook(Base):
     """A subscriber to status-change events. Its signing secret is stored encrypted (AES-GCM,
     the ID encryption key) because signing needs it back."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from typing import Annotated
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -119,7 +119,7 @@ async def get_payment_run_items(
                 yield chunk
 
         return StreamingResponse(with_header(), media_type="text/csv")
-    return StreamingResponse(runs.stream_items(sessions, run_id, runs.item_line), media_type=NDJSON)
+    return StreamingResponse(runs.stream_lines(sessions, run_id), media_type=NDJSON)
 
 
 def _csv_line(values: Iterable[object]) -> bytes:
@@ -128,7 +128,7 @@ def _csv_line(values: Iterable[object]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _csv_row(row: dict[str, object]) -> bytes:
+def _csv_row(row: Mapping[Any, Any]) -> bytes:
     values = []
     for name in runs.ITEM_FIELDS:
         value = row[name]

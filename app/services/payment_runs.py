@@ -1,60 +1,48 @@
 """Payment runs: every benefit of an agency prefix decided for a month and stored unchanged.
 
 A run is decided *as known at* its creation instant (``known_at``): facts recorded later are
-invisible to it, so its decisions are those of one point in time although it is computed in
-many short transactions (ingest is never blocked behind one giant transaction), and a run
-restarted after a crash reproduces the same decisions. The computation runs in the
-background of the API process that accepted the request; clients poll the run's status.
+invisible to it, and all its input is read in one read-only snapshot, so its decisions are
+those of one point in time, and a run restarted after a crash reproduces them. Its items are
+written in short transactions, a chunk at a time (ingest is never blocked behind one giant
+transaction). The computation runs in the background of the API process that accepted the
+request; clients poll the run's status. Each decision is rendered once, as the NDJSON line
+that is stored in a page, hashed into the run's digest and served as stored
+(run_compute.py decides, run_store.py reads and writes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import suppress
+from datetime import date, datetime, timedelta
+from typing import Any
 
-import orjson
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.auth import Principal
 from app.db.base import new_id, utcnow
 from app.db.engine import SessionMaker
-from app.db.filters import in_regions
-from app.db.models import Benefit, PaymentRun, PaymentRunItem, Recipient
+from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
 from app.db.upsert import insert_for
-from app.domain.enums import EligibilityStatus, Role
+from app.domain.enums import Role
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, NotFound
 from app.schemas.payments import PaymentRunCreate, PaymentRunRead, RunCounts
 from app.services import audit
-from app.services.eligibility import evaluate_recipient
-from app.services.facts import load_facts
 from app.services.policies import today
+from app.services.run_compute import ITEM_FIELDS, Chunk, RunDecider, render_line
+from app.services.run_store import reading, write_page
+
+__all__ = ["ITEM_FIELDS", "compute_run", "create_run", "get_run", "stream_items", "stream_lines"]
 
 logger = logging.getLogger("certsvc.payment_runs")
-RECIPIENTS_PER_CHUNK = 2000
 STALE_AFTER = timedelta(minutes=5)
-ITEM_FIELDS = (
-    "seq",
-    "benefit_id",
-    "recipient_id",
-    "external_ref",
-    "agency_code",
-    "payable",
-    "status",
-    "reason",
-    "back_pay_months",
-    "overpaid_months",
-    "policy_id",
-    "valid_through",
-    "last_record_at",
-)
 
 
 def decision_day(month: Month, now: datetime) -> date:
@@ -81,6 +69,7 @@ async def create_run(
         )
         if stalled or latest.status == "failed":
             await session.execute(delete(PaymentRunItem).where(PaymentRunItem.run_id == latest.id))
+            await session.execute(delete(PaymentRunPage).where(PaymentRunPage.run_id == latest.id))
             latest.status, latest.heartbeat_at, latest.error = "pending", now, None
             await session.flush()
             return latest, True
@@ -151,109 +140,33 @@ async def _compute(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UU
         run = await session.get_one(PaymentRun, run_id)
         run.status = "running"
         scope, on, known_at = run.agency_code, run.on, run.known_at
-    async with _one_snapshot(sessions) as snapshot:
-        await _decide_all(sessions, policies, run_id, scope, on, known_at, snapshot)
-
-
-@asynccontextmanager
-async def _one_snapshot(sessions: SessionMaker) -> AsyncIterator[str | None]:
-    """On PostgreSQL, a snapshot every chunk transaction imports, so the whole run sees one
-    database state although it commits chunk by chunk: a certification committing mid-run is
-    in every chunk's view or in none. The exporting transaction only reads and takes no locks,
-    so ingest is never blocked. SQLite serializes writers, so each chunk already sees a state
-    no in-flight writer can change; there the snapshot is None."""
-    bind = sessions.kw["bind"]
-    if bind.dialect.name != "postgresql":
-        yield None
-        return
-    async with sessions() as holder:
-        connection = await holder.connection()
-        await connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-        snapshot = await connection.scalar(text("SELECT pg_export_snapshot()"))
-        try:
-            yield str(snapshot)
-        finally:
-            await holder.rollback()
-
-
-async def _begin_in(session: AsyncSession, snapshot: str | None) -> None:
-    if snapshot is not None:
-        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-        # The identifier comes from pg_export_snapshot(), never from a client.
-        await session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-
-
-async def _decide_all(
-    sessions: SessionMaker,
-    policies: PolicyBook,
-    run_id: uuid.UUID,
-    scope: str,
-    on: date,
-    known_at: datetime,
-    snapshot: str | None,
-) -> None:
     digest = hashlib.sha256()
-    seq = payable = withheld = stopped = 0
-    after: uuid.UUID | None = None
-    while True:
-        async with sessions() as session, session.begin():
-            await _begin_in(session, snapshot)
-            ids = await _next_recipients(session, scope, known_at, after)
-            if not ids:
-                break
-            after = ids[-1]
-            recipients = (
-                await session.scalars(
-                    select(Recipient)
-                    .where(Recipient.id.in_(ids))
-                    .options(selectinload(Recipient.benefits))
-                    .order_by(Recipient.id)
-                )
-            ).all()
-            book = await load_facts(session, ids)
-            rows = []
-            for recipient in recipients:
-                newest = book.newest_record(recipient.id, known_at)
-                for benefit, policy, answer in evaluate_recipient(
-                    recipient, book, policies, on, known_at
-                ):
-                    if not benefit.agency_code.startswith(scope):
-                        continue
-                    seq += 1
-                    row = {
-                        "run_id": run_id,
-                        "seq": seq,
-                        "benefit_id": benefit.id,
-                        "recipient_id": recipient.id,
-                        "external_ref": benefit.external_ref,
-                        "agency_code": benefit.agency_code,
-                        "payable": answer.payable,
-                        "status": answer.status.value,
-                        "reason": str(answer.reason),
-                        "back_pay_months": [str(m) for m in answer.back_pay_months],
-                        "overpaid_months": [str(m) for m in answer.overpaid_months],
-                        "policy_id": policy.id,
-                        "valid_through": answer.valid_through,
-                        "last_record_at": newest,
-                    }
-                    digest.update(item_line(row))
-                    rows.append(row)
-                    if answer.payable:
-                        payable += 1
-                    elif answer.status is EligibilityStatus.STOPPED:
-                        stopped += 1
-                    else:
-                        withheld += 1
-            if rows:
-                await session.execute(insert_for(session, PaymentRunItem.__table__), rows)
-        # Outside the snapshot transaction: under REPEATABLE READ, updating a row another
-        # chunk changed after the snapshot would fail with a serialization error.
-        async with sessions() as session, session.begin():
-            await session.execute(
-                update(PaymentRun)
-                .where(PaymentRun.id == run_id)
-                .values(heartbeat_at=utcnow(), items=seq)
-            )
+    seq = page = payable = withheld = stopped = 0
+    writing: asyncio.Task[None] | None = None
+    try:
+        async with reading(sessions.kw["bind"], scope, known_at) as reader:
+            decider = RunDecider(policies, on, known_at, reader.moratoria)
+            async for chunk in _read_ahead(reader.chunks()):
+                # In a thread, so that the API goes on answering while a chunk is decided.
+                decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
+                body = decided.body
+                digest.update(body)
+                if writing is not None:
+                    await writing
+                page += 1
+                # Written while the next chunk is read and decided.
+                writing = asyncio.create_task(write_page(sessions, run_id, page, seq + 1, body))
+                seq += len(decided.lines)
+                payable += decided.payable
+                withheld += decided.withheld
+                stopped += decided.stopped
+            if writing is not None:
+                await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with suppress(asyncio.CancelledError):
+                await writing
     async with sessions() as session, session.begin():
         await session.execute(
             update(PaymentRun)
@@ -270,31 +183,37 @@ async def _decide_all(
         )
 
 
-async def _next_recipients(
-    session: AsyncSession, scope: str, known_at: datetime, after: uuid.UUID | None
-) -> list[uuid.UUID]:
-    """The next chunk of recipients with a benefit in scope registered by ``known_at``."""
-    query = (
-        select(Benefit.recipient_id)
-        .distinct()
-        .where(in_regions(Benefit.agency_code, [scope]), Benefit.created_at <= known_at)
+async def _read_ahead(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    """The chunks, the next one read while the caller works on the current one."""
+    ahead: asyncio.Future[Chunk | None] = asyncio.ensure_future(anext(chunks, None))
+    try:
+        while (chunk := await ahead) is not None:
+            ahead = asyncio.ensure_future(anext(chunks, None))
+            yield chunk
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with suppress(asyncio.CancelledError):
+                await ahead
+
+
+def item_line(row: Mapping[Any, Any]) -> bytes:
+    """A stored item's NDJSON line: the bytes its run served and hashed."""
+    return render_line(
+        row["seq"],
+        str(row["benefit_id"]),
+        str(row["recipient_id"]),
+        row["external_ref"],
+        row["agency_code"],
+        row["payable"],
+        row["status"],
+        row["reason"],
+        row["back_pay_months"],
+        row["overpaid_months"],
+        row["policy_id"],
+        row["valid_through"],
+        row["last_record_at"],
     )
-    if after is not None:
-        query = query.where(Benefit.recipient_id > after)
-    rows = await session.scalars(query.order_by(Benefit.recipient_id).limit(RECIPIENTS_PER_CHUNK))
-    return list(rows)
-
-
-def item_line(row: dict[str, object]) -> bytes:
-    """One NDJSON line: the exact bytes served, and hashed into the run's digest."""
-    values = {name: row[name] for name in ITEM_FIELDS}
-    # Drivers return their own UUID classes; the served text must not depend on the driver.
-    values["benefit_id"] = str(values["benefit_id"])
-    values["recipient_id"] = str(values["recipient_id"])
-    recorded = values["last_record_at"]
-    if isinstance(recorded, datetime):
-        values["last_record_at"] = recorded.astimezone(UTC)
-    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z) + b"\n"
 
 
 async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> PaymentRun:
@@ -305,10 +224,33 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID
     return run
 
 
+async def stream_lines(sessions: SessionMaker, run_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """The run's NDJSON as stored when it was computed, a page at a time (constant memory).
+    Runs computed before pages were stored are rendered from their items."""
+    after = 0
+    while True:
+        async with sessions() as session:
+            found = (
+                await session.execute(
+                    select(PaymentRunPage.page, PaymentRunPage.body)
+                    .where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > after)
+                    .order_by(PaymentRunPage.page)
+                    .limit(1)
+                )
+            ).first()
+        if found is None:
+            break
+        after = found.page
+        yield found.body
+    if after == 0:
+        async for chunk in stream_items(sessions, run_id, item_line):
+            yield chunk
+
+
 async def stream_items(
-    sessions: SessionMaker, run_id: uuid.UUID, render: Callable[[dict[str, object]], bytes]
+    sessions: SessionMaker, run_id: uuid.UUID, render: Callable[[Mapping[Any, Any]], bytes]
 ) -> AsyncIterator[bytes]:
-    """Every item in order, read in keyset pages (constant memory on any database)."""
+    """Every stored item in order, rendered, read in keyset pages (constant memory)."""
     after = 0
     while True:
         async with sessions() as session:
@@ -327,7 +269,7 @@ async def stream_items(
         if not page:
             return
         after = page[-1]["seq"]
-        yield b"".join(render(dict(row)) for row in page)
+        yield b"".join(render(row) for row in page)
 
 
 async def require_complete(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> None:

@@ -1,0 +1,305 @@
+"""Deciding one chunk of a payment run: facts built straight from column rows, the engine asked
+once per benefit, and each decision rendered once as the NDJSON line that is stored, served
+and hashed into the run's digest. No I/O here (app/services/run_store.py reads and writes).
+
+The facts are the ones `app.services.facts.load_facts` gives the single and batch answers:
+counted certifications (the engine filters them further as known at the run's instant), stop
+reports, verification cases, resumption steps and the moratoria; the policy is the one
+`policy_for` picks; ``last_record_at`` is `FactBook.newest_record`. tests/api/test_run_agreement.py
+holds the two paths equal on a population with every kind of fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Final
+
+import orjson
+
+from app.domain.eligibility import (
+    BenefitFacts,
+    CertificationFact,
+    RecipientFacts,
+    evaluate_eligibility,
+)
+from app.domain.enums import BenefitType, Channel, EligibilityStatus, Residence
+from app.domain.events import (
+    CaseFact,
+    LifeEvents,
+    MoratoriumFact,
+    ResumptionStepFact,
+    StopEventFact,
+)
+from app.domain.policy import Policy, PolicyBook
+from app.errors import AppError
+from app.services.policies import policy_for
+
+# The order the columns are read in; tuples keep a million rows cheap.
+# (recipient_id, benefit_id, benefit_type, agency_code, start_date, approved, external_ref,
+#  funeral_subsidy_area, residence, emergency_contacts), ordered by recipient, then by
+# registration (created_at, id) within a recipient.
+BenefitRow = tuple[str, str, str, str, date, bool, str | None, bool | None, str, int]
+# (recipient_id, certification_id, channel, occurred_at, recorded_at, revoked_at): counted only.
+CertificationRow = tuple[str, str, str, datetime, datetime, datetime | None]
+
+ITEM_FIELDS: Final = (
+    "seq",
+    "benefit_id",
+    "recipient_id",
+    "external_ref",
+    "agency_code",
+    "payable",
+    "status",
+    "reason",
+    "back_pay_months",
+    "overpaid_months",
+    "policy_id",
+    "valid_through",
+    "last_record_at",
+)
+_CHANNELS: Final = {channel.value: channel for channel in Channel}
+_TYPES: Final = {kind.value: kind for kind in BenefitType}
+_RESIDENCES: Final = {residence.value: residence for residence in Residence}
+
+
+def render_line(
+    seq: int,
+    benefit_id: str,
+    recipient_id: str,
+    external_ref: str | None,
+    agency_code: str,
+    payable: bool,
+    status: str,
+    reason: str,
+    back_pay_months: list[str],
+    overpaid_months: list[str],
+    policy_id: str,
+    valid_through: date | None,
+    last_record_at: datetime | None,
+) -> bytes:
+    """One item as its NDJSON line: keys sorted, instants in UTC with ``Z``. The only place the
+    served bytes are made, whether from a fresh decision or from stored item columns."""
+    if last_record_at is not None and last_record_at.tzinfo is not UTC:
+        last_record_at = last_record_at.astimezone(UTC)
+    return (
+        orjson.dumps(
+            {
+                "agency_code": agency_code,
+                "back_pay_months": back_pay_months,
+                "benefit_id": benefit_id,
+                "external_ref": external_ref,
+                "last_record_at": last_record_at,
+                "overpaid_months": overpaid_months,
+                "payable": payable,
+                "policy_id": policy_id,
+                "reason": reason,
+                "recipient_id": recipient_id,
+                "seq": seq,
+                "status": status,
+                "valid_through": valid_through,
+            },
+            option=orjson.OPT_UTC_Z,
+        )
+        + b"\n"
+    )
+
+
+@dataclass
+class Chunk:
+    """Consecutive recipients of a run with everything their decisions read. Every benefit
+    row is in the run's scope and was registered by its ``known_at``."""
+
+    benefits: Sequence[BenefitRow]
+    certifications: Iterable[CertificationRow] = ()
+    stops: Iterable[tuple[str, StopEventFact]] = ()
+    cases: Iterable[tuple[str, CaseFact]] = ()
+    steps: Iterable[tuple[str, ResumptionStepFact]] = ()
+
+
+@dataclass
+class Decided:
+    """A chunk's items: their lines in order (the page that is stored and served) and counts."""
+
+    lines: list[bytes] = field(default_factory=list)
+    payable: int = 0
+    withheld: int = 0
+    stopped: int = 0
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.lines)
+
+
+@dataclass
+class _Events:
+    stops: list[StopEventFact] = field(default_factory=list)
+    cases: list[CaseFact] = field(default_factory=list)
+    steps: list[ResumptionStepFact] = field(default_factory=list)
+
+
+class RunDecider:
+    """Decides chunks for one run: one policy book, decision day, instant and moratoria."""
+
+    def __init__(
+        self,
+        policies: PolicyBook,
+        on: date,
+        known_at: datetime,
+        moratoria: Sequence[MoratoriumFact],
+    ) -> None:
+        self.policies = policies
+        self.on = on
+        self.known_at = known_at
+        self.moratoria = tuple(moratoria)
+        # A recipient with no stop, case or step: `Facts.events` gives this value for it.
+        self.quiet = LifeEvents(moratoria=self.moratoria)
+        self._policies: dict[tuple[str, str], Policy | AppError] = {}
+        self._recipients: dict[tuple[str, int], RecipientFacts] = {}
+
+    def policy(self, agency_code: str, benefit_type: str) -> Policy:
+        """`policy_for`, asked once per agency and benefit type (the run has one day)."""
+        key = (agency_code, benefit_type)
+        found = self._policies.get(key)
+        if found is None:
+            try:
+                found = policy_for(
+                    self.policies, _PolicyKey(_TYPES[benefit_type], agency_code), self.on
+                )
+            except AppError as exc:
+                found = exc
+            self._policies[key] = found
+        if isinstance(found, AppError):
+            raise found
+        return found
+
+    def decide(self, chunk: Chunk, first_seq: int) -> Decided:
+        """Every benefit of the chunk, numbered from ``first_seq``, in the chunk's order."""
+        known_at = self.known_at
+        on = self.on
+        certifications: dict[str, list[CertificationFact]] = {}
+        newest: dict[str, datetime] = {}
+        for rid, cid, channel, occurred, recorded, revoked in chunk.certifications:
+            fact = CertificationFact(cid, _CHANNELS[channel], occurred, recorded, True, revoked)
+            held = certifications.get(rid)
+            if held is None:
+                certifications[rid] = [fact]
+            else:
+                held.append(fact)
+            _note(newest, rid, recorded, known_at)
+            if revoked is not None:
+                _note(newest, rid, revoked, known_at)
+        events = self._events(chunk, newest)
+
+        decided = Decided()
+        lines = decided.lines
+        seq = first_seq - 1
+        current = ""
+        facts = certs = None
+        recipient_events = self.quiet
+        last_record: datetime | None = None
+        stopped_status = EligibilityStatus.STOPPED
+        for (
+            rid,
+            bid,
+            btype,
+            agency,
+            start,
+            approved,
+            external_ref,
+            funeral,
+            residence,
+            contacts,
+        ) in chunk.benefits:
+            if rid != current:
+                current = rid
+                facts = self._recipient(residence, contacts)
+                certs = certifications.get(rid, ())
+                recipient_events = events.get(rid, self.quiet)
+                last_record = newest.get(rid)
+            assert facts is not None and certs is not None
+            policy = self.policy(agency, btype)
+            answer = evaluate_eligibility(
+                BenefitFacts(bid, _TYPES[btype], agency, start, approved, funeral),
+                facts,
+                certs,
+                policy,
+                on,
+                known_at,
+                events=recipient_events,
+            )
+            seq += 1
+            status = answer.status
+            lines.append(
+                render_line(
+                    seq,
+                    bid,
+                    rid,
+                    external_ref,
+                    agency,
+                    answer.payable,
+                    status.value,
+                    str(answer.reason),
+                    [str(month) for month in answer.back_pay_months],
+                    [str(month) for month in answer.overpaid_months],
+                    policy.id,
+                    answer.valid_through,
+                    last_record,
+                )
+            )
+            if answer.payable:
+                decided.payable += 1
+            elif status is stopped_status:
+                decided.stopped += 1
+            else:
+                decided.withheld += 1
+        return decided
+
+    def _recipient(self, residence: str, contacts: int) -> RecipientFacts:
+        key = (residence, contacts)
+        facts = self._recipients.get(key)
+        if facts is None:
+            facts = RecipientFacts(_RESIDENCES[residence], contacts)
+            self._recipients[key] = facts
+        return facts
+
+    def _events(self, chunk: Chunk, newest: dict[str, datetime]) -> dict[str, LifeEvents]:
+        """Each recipient's stops, cases and steps with the moratoria, as `Facts.events`
+        gives them, and their recording instants noted for ``last_record_at``."""
+        known_at = self.known_at
+        found: dict[str, _Events] = {}
+        for rid, stop in chunk.stops:
+            found.setdefault(rid, _Events()).stops.append(stop)
+            _note(newest, rid, stop.recorded_at, known_at)
+        for rid, case in chunk.cases:
+            found.setdefault(rid, _Events()).cases.append(case)
+            _note(newest, rid, case.opened_at, known_at)
+            if case.resolved_at is not None:
+                _note(newest, rid, case.resolved_at, known_at)
+        for rid, step in chunk.steps:
+            found.setdefault(rid, _Events()).steps.append(step)
+            _note(newest, rid, step.recorded_at, known_at)
+        return {
+            rid: LifeEvents(
+                stops=tuple(e.stops),
+                cases=tuple(e.cases),
+                steps=tuple(e.steps),
+                moratoria=self.moratoria,
+            )
+            for rid, e in found.items()
+        }
+
+
+def _note(newest: dict[str, datetime], rid: str, instant: datetime, known_at: datetime) -> None:
+    """Keep the latest recording instant a decision as of ``known_at`` saw."""
+    if instant <= known_at:
+        held = newest.get(rid)
+        if held is None or instant > held:
+            newest[rid] = instant
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyKey:
+    benefit_type: BenefitType
+    agency_code: str

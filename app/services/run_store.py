@@ -1,0 +1,396 @@
+"""Reading a payment run's input and writing its pages and items.
+
+Reading: one read-only transaction for the whole run, so every chunk sees one database state
+(REPEATABLE READ on PostgreSQL; on SQLite a WAL read transaction). It takes no locks that
+writers wait for, so ingest goes on while a run computes; decisions still ignore anything
+recorded after the run's ``known_at``. Benefits in scope are read in one ordered scan joined
+with their recipients (a server-side cursor), and each chunk's certifications, stop reports,
+cases and steps in one query per kind, columns only. On PostgreSQL the rows come through the
+connection's asyncpg driver as tuples; SQLite goes through SQLAlchemy Core.
+
+Writing: each chunk in its own short transaction on another connection: its page (the NDJSON
+bytes served and hashed), the same items as typed rows for audit queries (on PostgreSQL parsed
+from the stored page by the database itself), and the run's heartbeat.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import exists, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.base import utcnow
+from app.db.engine import SessionMaker
+from app.db.filters import in_regions
+from app.db.models import (
+    Benefit,
+    Certification,
+    Moratorium,
+    PaymentRun,
+    PaymentRunItem,
+    PaymentRunPage,
+    Recipient,
+    ResumptionStep,
+    StopReport,
+    VerificationCase,
+)
+from app.domain.enums import BenefitType
+from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
+from app.domain.regions import prefix_bounds
+from app.services.run_compute import BenefitRow, CertificationRow, Chunk
+
+# Benefits decided per chunk (one page, one write transaction): a few MB of lines.
+BENEFITS_PER_CHUNK = 10_000
+# Bound parameters per IN list on SQLite.
+_IN_CHUNK = 5000
+
+
+class RunReader:
+    """A run's input in chunks of whole recipients, all read in one transaction."""
+
+    def __init__(self, connection: AsyncConnection, scope: str, known_at: datetime) -> None:
+        self.connection = connection
+        self.scope = scope
+        self.known_at = known_at
+        self.moratoria: list[MoratoriumFact] = []
+        # Kinds of facts that have no row at all are not asked for chunk by chunk.
+        self._events: dict[str, bool] = {}
+
+    async def start(self) -> None:
+        rows = await self.connection.execute(
+            select(
+                Moratorium.id,
+                Moratorium.agency_code,
+                Moratorium.benefit_types,
+                Moratorium.starts_on,
+                Moratorium.ends_on,
+                Moratorium.created_at,
+            )
+        )
+        self.moratoria = [
+            MoratoriumFact(
+                moratorium_id=str(row.id),
+                agency_prefix=row.agency_code,
+                benefit_types=frozenset(BenefitType(value) for value in row.benefit_types),
+                starts_on=row.starts_on,
+                ends_on=row.ends_on,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+        for model in (StopReport, VerificationCase, ResumptionStep):
+            found = await self.connection.scalar(select(exists(model.__table__)))
+            self._events[model.__tablename__] = bool(found)
+
+    def chunks(self) -> AsyncIterator[Chunk]:
+        raise NotImplementedError
+
+    def _benefits_query(self) -> Any:
+        return (
+            select(
+                Benefit.recipient_id,
+                Benefit.id,
+                Benefit.benefit_type,
+                Benefit.agency_code,
+                Benefit.start_date,
+                Benefit.approved,
+                Benefit.external_ref,
+                Benefit.funeral_subsidy_area,
+                Recipient.residence,
+                Recipient.emergency_contacts,
+            )
+            .join(Recipient, Recipient.id == Benefit.recipient_id)
+            .where(
+                in_regions(Benefit.agency_code, [self.scope]),
+                Benefit.created_at <= self.known_at,
+            )
+            .order_by(Benefit.recipient_id, Benefit.created_at, Benefit.id)
+        )
+
+    async def _events_of(self, ids: Sequence[Any]) -> dict[str, list[tuple[str, Any]]]:
+        """Stop reports, cases and steps of these recipients (few: columns via Core)."""
+        found: dict[str, list[tuple[str, Any]]] = {"stops": [], "cases": [], "steps": []}
+        for part in _slices(ids, _IN_CHUNK):
+            if self._events["stop_reports"]:
+                for row in await self.connection.execute(
+                    select(
+                        StopReport.recipient_id,
+                        StopReport.id,
+                        StopReport.reason,
+                        StopReport.benefit_id,
+                        StopReport.occurred_on,
+                        StopReport.recorded_at,
+                        StopReport.suspected,
+                        StopReport.documents,
+                    ).where(StopReport.recipient_id.in_(part))
+                ):
+                    found["stops"].append(
+                        (
+                            str(row.recipient_id),
+                            StopEventFact(
+                                event_id=str(row.id),
+                                reason=row.reason,
+                                benefit_id=_text(row.benefit_id),
+                                occurred_on=row.occurred_on,
+                                recorded_at=row.recorded_at,
+                                suspected=row.suspected,
+                                has_documents=bool(row.documents),
+                            ),
+                        )
+                    )
+            if self._events["verification_cases"]:
+                for case in await self.connection.execute(
+                    select(
+                        VerificationCase.recipient_id,
+                        VerificationCase.id,
+                        VerificationCase.benefit_id,
+                        VerificationCase.stop_report_id,
+                        VerificationCase.opened_at,
+                        VerificationCase.outcome,
+                        VerificationCase.effective_on,
+                        VerificationCase.resolved_at,
+                    ).where(VerificationCase.recipient_id.in_(part))
+                ):
+                    found["cases"].append(
+                        (
+                            str(case.recipient_id),
+                            CaseFact(
+                                case_id=str(case.id),
+                                benefit_id=_text(case.benefit_id),
+                                stop_event_id=_text(case.stop_report_id),
+                                opened_at=case.opened_at,
+                                outcome=case.outcome,
+                                effective_on=case.effective_on,
+                                resolved_at=case.resolved_at,
+                            ),
+                        )
+                    )
+            if self._events["resumption_steps"]:
+                for step in await self.connection.execute(
+                    select(
+                        ResumptionStep.recipient_id,
+                        ResumptionStep.kind,
+                        ResumptionStep.completed_on,
+                        ResumptionStep.recorded_at,
+                    ).where(ResumptionStep.recipient_id.in_(part))
+                ):
+                    found["steps"].append(
+                        (
+                            str(step.recipient_id),
+                            ResumptionStepFact(
+                                kind=step.kind, on=step.completed_on, recorded_at=step.recorded_at
+                            ),
+                        )
+                    )
+        return found
+
+
+class PostgresReader(RunReader):
+    """Benefits and certifications through asyncpg directly: a million rows as tuples."""
+
+    _BENEFITS = """
+        SELECT b.recipient_id::text, b.id::text, b.benefit_type, b.agency_code, b.start_date,
+               b.approved, b.external_ref, b.funeral_subsidy_area, r.residence,
+               r.emergency_contacts
+        FROM benefits b JOIN recipients r ON r.id = b.recipient_id
+        WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3
+        ORDER BY b.recipient_id, b.created_at, b.id
+    """
+    _CERTIFICATIONS = """
+        SELECT recipient_id::text, id::text, channel, occurred_at, recorded_at, revoked_at
+        FROM certifications
+        WHERE counted AND recipient_id = ANY($1::uuid[])
+    """
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        raw = (await self.connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        low, high = prefix_bounds(self.scope)
+        cursor = await raw.cursor(self._BENEFITS, low, high, self.known_at)
+        held: list[Any] = []
+        while True:
+            rows = await cursor.fetch(BENEFITS_PER_CHUNK)
+            done = len(rows) < BENEFITS_PER_CHUNK
+            benefits, held = _whole_recipients(held + rows, done)
+            if benefits:
+                ids = list(dict.fromkeys(row[0] for row in benefits))
+                certifications = await raw.fetch(self._CERTIFICATIONS, ids)
+                events = await self._events_of([uuid.UUID(rid) for rid in ids])
+                yield Chunk(
+                    benefits=cast(Sequence[BenefitRow], benefits),
+                    certifications=cast(list[CertificationRow], certifications),
+                    stops=events["stops"],
+                    cases=events["cases"],
+                    steps=events["steps"],
+                )
+            if done:
+                return
+
+
+class CoreReader(RunReader):
+    """SQLAlchemy Core on any database (SQLite's path): slower, the same rows."""
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        result = await self.connection.stream(self._benefits_query())
+        held: list[Any] = []
+        async for partition in result.partitions(BENEFITS_PER_CHUNK):
+            rows = [_benefit_row(row) for row in partition]
+            benefits, held = _whole_recipients(held + rows, done=False)
+            if benefits:
+                yield await self._chunk(benefits)
+        if held:
+            yield await self._chunk(held)
+
+    async def _chunk(self, benefits: list[BenefitRow]) -> Chunk:
+        ids = [uuid.UUID(rid) for rid in dict.fromkeys(row[0] for row in benefits)]
+        certifications: list[CertificationRow] = []
+        for part in _slices(ids, _IN_CHUNK):
+            for row in await self.connection.execute(
+                select(
+                    Certification.recipient_id,
+                    Certification.id,
+                    Certification.channel,
+                    Certification.occurred_at,
+                    Certification.recorded_at,
+                    Certification.revoked_at,
+                ).where(Certification.recipient_id.in_(part), Certification.counted.is_(True))
+            ):
+                certifications.append(
+                    (
+                        str(row.recipient_id),
+                        str(row.id),
+                        str(row.channel),
+                        row.occurred_at,
+                        row.recorded_at,
+                        row.revoked_at,
+                    )
+                )
+        events = await self._events_of(ids)
+        return Chunk(benefits, certifications, events["stops"], events["cases"], events["steps"])
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine, scope: str, known_at: datetime) -> AsyncIterator[RunReader]:
+    """A reader of the run's input inside one read-only transaction, rolled back at the end."""
+    postgres = engine.dialect.name == "postgresql"
+    async with engine.connect() as opened:
+        # On SQLite a deferred BEGIN (app/db/engine.py): a WAL reader that takes no write lock.
+        connection = opened if postgres else await opened.execution_options(read_only=True)
+        async with connection.begin() as transaction:
+            reader: RunReader
+            if postgres:
+                await connection.execute(
+                    text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                )
+                # One plan per statement is all a run needs; compiling it per chunk is not.
+                await connection.execute(text("SET LOCAL jit = off"))
+                reader = PostgresReader(connection, scope, known_at)
+            else:
+                reader = CoreReader(connection, scope, known_at)
+            await reader.start()
+            try:
+                yield reader
+            finally:
+                await transaction.rollback()
+
+
+def _whole_recipients(rows: list[Any], done: bool) -> tuple[list[Any], list[Any]]:
+    """Split rows ordered by recipient into whole recipients and the last one's rows, which
+    the next fetch may continue (all of them when ``done``)."""
+    if done or not rows:
+        return rows, []
+    last = rows[-1][0]
+    cut = len(rows)
+    while cut > 0 and rows[cut - 1][0] == last:
+        cut -= 1
+    if cut == 0:  # one recipient fills the whole fetch: keep reading it
+        return [], rows
+    return rows[:cut], rows[cut:]
+
+
+def _benefit_row(row: Any) -> BenefitRow:
+    return (
+        str(row[0]),
+        str(row[1]),
+        str(row[2]),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        str(row[8]),
+        row[9],
+    )
+
+
+def _slices(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+# The items of a stored page as typed rows, parsed by PostgreSQL from the page itself: lines
+# hold no raw newline (JSON escapes it), so joining them with commas makes one JSON array.
+_ITEMS_FROM_PAGE = """
+INSERT INTO payment_run_items (run_id, seq, benefit_id, recipient_id, agency_code, external_ref,
+    payable, status, reason, back_pay_months, overpaid_months, policy_id, valid_through,
+    last_record_at)
+SELECT p.run_id, x.seq, x.benefit_id, x.recipient_id, x.agency_code, x.external_ref,
+    x.payable, x.status, x.reason, x.back_pay_months, x.overpaid_months, x.policy_id,
+    x.valid_through, x.last_record_at
+FROM payment_run_pages p,
+    json_to_recordset(
+        ('[' || replace(rtrim(convert_from(p.body, 'UTF8'), E'\\n'), E'\\n', ',') || ']')::json
+    ) AS x(seq integer, benefit_id uuid, recipient_id uuid, agency_code text,
+           external_ref text, payable boolean, status text, reason text,
+           back_pay_months json, overpaid_months json, policy_id text, valid_through date,
+           last_record_at timestamptz)
+WHERE p.run_id = :run_id AND p.page = :page
+"""
+
+
+async def write_page(
+    sessions: SessionMaker, run_id: uuid.UUID, page: int, first_seq: int, body: bytes
+) -> None:
+    """Store one chunk's page and its items, and beat the run's heartbeat, in one transaction
+    (never the reading one: under its snapshot the run's own row could not be updated)."""
+    count = body.count(b"\n")
+    async with sessions() as session, session.begin():
+        await session.execute(
+            insert(PaymentRunPage).values(
+                run_id=run_id, page=page, first_seq=first_seq, items=count, body=body
+            )
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text(_ITEMS_FROM_PAGE), {"run_id": run_id, "page": page})
+        else:
+            await session.execute(
+                insert(PaymentRunItem), [_item_of(run_id, line) for line in body.splitlines()]
+            )
+        await session.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(heartbeat_at=utcnow(), items=first_seq + count - 1)
+        )
+
+
+def _item_of(run_id: uuid.UUID, line: bytes) -> dict[str, Any]:
+    item: dict[str, Any] = orjson.loads(line)
+    item["run_id"] = run_id
+    item["benefit_id"] = uuid.UUID(item["benefit_id"])
+    item["recipient_id"] = uuid.UUID(item["recipient_id"])
+    if item["valid_through"] is not None:
+        item["valid_through"] = date.fromisoformat(item["valid_through"])
+    if item["last_record_at"] is not None:
+        item["last_record_at"] = datetime.fromisoformat(item["last_record_at"])
+    return item
