@@ -5,8 +5,15 @@ The database holds two things per number, never the number itself:
   the key nobody can test guesses against them);
 - an AES-256-GCM ciphertext, for the few cases that need the number back.
 
-Ciphertexts start with a one-byte key version so that a second key can be introduced and the
-old one retired without downtime.
+Both keys rotate without downtime (docs/security.md, "Key rotation"). Each is a keyring: the
+current key writes, previous keys are still read. A look-up computes the digest under every
+HMAC key (app/services/id_lookup.py); a ciphertext names the key that sealed it, in one of
+two formats told apart by the first byte:
+- 1: ``0x01 | nonce | sealed``, written by a key configured without an id (every ciphertext
+  before rotation existed); read by trying each encryption key, which GCM's tag makes safe;
+- 2: ``0x02 | id length | key id | nonce | sealed``, the key id bound as associated data.
+``certsvc rekey`` (app/services/rekey.py) rewrites what the previous keys wrote, after which
+they can be removed from configuration.
 """
 
 from __future__ import annotations
@@ -16,55 +23,191 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
-from app.settings import Environment, Settings, SettingsError, decode_key, new_key_text
+from app.settings import (
+    Environment,
+    Settings,
+    SettingsError,
+    decode_key,
+    decode_previous_keys,
+    new_key_text,
+)
 
-_KEY_VERSION = 1
+_UNNAMED_FORMAT = 1
+_NAMED_FORMAT = 2
 _NONCE_BYTES = 12
 
 
 @dataclass(frozen=True, slots=True)
+class IdKey:
+    """One key of a keyring. ``key_id`` is None only for a key configured without an id: it
+    writes format-1 ciphertexts, exactly as the service did before key rotation existed."""
+
+    key_id: str | None
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class IdProtector:
-    hmac_key: bytes
-    encryption_key: bytes
+    """The two keyrings, current key first, then the previous keys still read."""
+
+    hmac_keys: tuple[IdKey, ...]
+    encryption_keys: tuple[IdKey, ...]
+    _ciphers: dict[str | None, AESGCM] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.hmac_keys or not self.encryption_keys:
+            raise ValueError("each keyring needs a current key")
+        ciphers = {key.key_id: AESGCM(key.secret) for key in self.encryption_keys}
+        object.__setattr__(self, "_ciphers", ciphers)
+
+    @property
+    def has_previous_hmac_keys(self) -> bool:
+        """True while an HMAC rotation is configured: stored digests may be under older keys."""
+        return len(self.hmac_keys) > 1
 
     def digest(self, id_number: str) -> bytes:
-        return hmac.new(self.hmac_key, id_number.encode(), hashlib.sha256).digest()
+        """The digest under the current HMAC key: what a new row stores."""
+        return _hmac(self.hmac_keys[0].secret, id_number)
 
-    def request_digest(self, body: BaseModel) -> str:
+    def digests(self, id_number: str) -> tuple[bytes, ...]:
+        """The digest under every HMAC key, current first: what a look-up searches for."""
+        return tuple(_hmac(key.secret, id_number) for key in self.hmac_keys)
+
+    def request_digest(self, body: BaseModel) -> RequestDigest:
         """SHA-256 of a request's canonical JSON, what an idempotent replay must match. An
         ``id_number`` field enters only as its keyed digest, so the stored value cannot be used
-        to test guesses of the number."""
+        to test guesses of the number. Compare a stored digest with ``matches``."""
         payload = body.model_dump(mode="json")
-        if payload.get("id_number"):
-            payload["id_number"] = self.digest(payload["id_number"]).hex()
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        previous = self.hmac_keys[1:] if payload.get("id_number") else ()
+        return RequestDigest(
+            _request_digest(payload, self.hmac_keys[0].secret),
+            payload,
+            tuple(key.secret for key in previous),
+        )
 
-    def encrypt(self, id_number: str) -> bytes:
+    def encrypt(self, text: str) -> bytes:
+        """Seal with the current encryption key, in the format that names it."""
+        key_id = self.encryption_keys[0].key_id
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = AESGCM(self.encryption_key).encrypt(nonce, id_number.encode(), None)
-        return bytes([_KEY_VERSION]) + nonce + sealed
+        if key_id is None:
+            sealed = self._ciphers[None].encrypt(nonce, text.encode(), None)
+            return bytes([_UNNAMED_FORMAT]) + nonce + sealed
+        header = bytes([_NAMED_FORMAT, len(key_id)]) + key_id.encode()
+        return header + nonce + self._ciphers[key_id].encrypt(nonce, text.encode(), header)
 
     def decrypt(self, blob: bytes) -> str:
-        if not blob or blob[0] != _KEY_VERSION:
-            raise ValueError("unknown ID ciphertext version")
-        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
-        return AESGCM(self.encryption_key).decrypt(nonce, sealed, None).decode()
+        """Open a ciphertext with whichever configured key sealed it; ValueError when none
+        can (an unknown format, a key removed from configuration, tampering)."""
+        if blob[:1] == bytes([_UNNAMED_FORMAT]):
+            nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+            for candidate in self._ciphers.values():
+                try:
+                    return candidate.decrypt(nonce, sealed, None).decode()
+                except InvalidTag:
+                    continue
+            raise ValueError("the ID ciphertext opens with none of the configured keys")
+        if blob[:1] != bytes([_NAMED_FORMAT]) or len(blob) < 2:
+            raise ValueError("unknown ID ciphertext format")
+        header, rest = blob[: 2 + blob[1]], blob[2 + blob[1] :]
+        key_id = header[2:].decode("ascii", errors="replace")
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise ValueError(f"the ID ciphertext was sealed with key {key_id!r}, not configured")
+        try:
+            return cipher.decrypt(rest[:_NONCE_BYTES], rest[_NONCE_BYTES:], header).decode()
+        except InvalidTag:
+            raise ValueError(f"the ID ciphertext does not open with key {key_id!r}") from None
+
+    def sealed_with_current_key(self, blob: bytes) -> bool:
+        """Whether ``blob`` is in the current key's format and names it; a format-1 blob counts
+        only while the current key has no id (then no other key is configured to write it)."""
+        key_id = self.encryption_keys[0].key_id
+        if key_id is None:
+            return blob[:1] == bytes([_UNNAMED_FORMAT])
+        header = bytes([_NAMED_FORMAT, len(key_id)]) + key_id.encode()
+        return blob.startswith(header)
+
+
+class RequestDigest(str):
+    """A request digest under the current HMAC key: a plain hex string, what a new record
+    stores. ``matches`` also recognizes the same request's digest under a previous key, so that
+    a replay of a request recorded before a rotation is still a replay."""
+
+    _payload: dict[str, Any] | None
+    _previous_keys: tuple[bytes, ...]
+
+    def __new__(
+        cls,
+        value: str,
+        payload: dict[str, Any] | None = None,
+        previous_keys: tuple[bytes, ...] = (),
+    ) -> RequestDigest:
+        digest = super().__new__(cls, value)
+        digest._payload = payload
+        digest._previous_keys = previous_keys
+        return digest
+
+    def matches(self, stored: str) -> bool:
+        """Whether ``stored`` is this request's digest under the current or a previous key."""
+        if stored == self:
+            return True
+        payload = self._payload
+        return payload is not None and any(
+            stored == _request_digest(payload, key) for key in self._previous_keys
+        )
+
+
+def _hmac(secret: bytes, id_number: str) -> bytes:
+    return hmac.new(secret, id_number.encode(), hashlib.sha256).digest()
+
+
+def _request_digest(payload: dict[str, Any], hmac_secret: bytes) -> str:
+    if payload.get("id_number"):
+        payload = {**payload, "id_number": _hmac(hmac_secret, payload["id_number"]).hex()}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_id_protector(settings: Settings) -> IdProtector:
-    """Keys come from settings; in development a missing key is generated once into the data
-    folder and reused; in production a missing key stops start-up."""
+    """Keys come from settings; in development a missing current key is generated once into
+    the data folder and reused; in production a missing key stops start-up. A keyring that
+    cannot be right (previous keys without an id for the current one, an id or a key listed
+    twice) stops start-up with one line naming the setting."""
     return IdProtector(
-        hmac_key=_key(settings, "id_hmac_key"),
-        encryption_key=_key(settings, "id_encryption_key"),
+        hmac_keys=_keyring(settings, "id_hmac"),
+        encryption_keys=_keyring(settings, "id_encryption"),
     )
+
+
+def _keyring(settings: Settings, name: str) -> tuple[IdKey, ...]:
+    current = IdKey(getattr(settings, f"{name}_key_id"), _key(settings, f"{name}_key"))
+    configured = getattr(settings, f"{name}_previous_keys")
+    previous = decode_previous_keys(configured.get_secret_value()) if configured else ()
+    variable = f"CERTSVC_{name.upper()}_PREVIOUS_KEYS"
+    if previous and current.key_id is None:
+        raise SettingsError(
+            f"setting CERTSVC_{name.upper()}_KEY_ID is required when {variable} is set"
+        )
+    for key_id, secret in previous:
+        if key_id == current.key_id:
+            raise SettingsError(
+                f"setting {variable} is invalid: key id {key_id!r} is the current key's id"
+            )
+        if secret == current.secret:
+            raise SettingsError(
+                f"setting {variable} is invalid: key {key_id!r} is the current key itself"
+            )
+    if len({secret for _, secret in previous}) < len(previous):
+        raise SettingsError(f"setting {variable} is invalid: one key is listed under two ids")
+    return (current, *(IdKey(key_id, secret) for key_id, secret in previous))
 
 
 def _key(settings: Settings, name: str) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.domain.enums import Role
 
 KEY_BYTES = 32
+KEY_ID_MAX = 16
+_KEY_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{KEY_ID_MAX - 1}}}")
 # Where webhook receivers may not be (app/services/egress.py explains the choice).
 DEFAULT_REFUSED_NETWORKS: tuple[str, ...] = (
     "127.0.0.0/8",  # loopback
@@ -47,8 +50,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     database_url: str = "sqlite+aiosqlite:///./var/certsvc.db"
     # Keys protecting the national ID number: 32 random bytes, base64 (standard or url-safe).
+    # Rotation (docs/security.md): the current key has a short id; retired keys that stored
+    # rows may still need are listed as previous keys, "id:key,id:key".
     id_hmac_key: SecretStr | None = None
+    id_hmac_key_id: str | None = None
+    id_hmac_previous_keys: SecretStr | None = None
     id_encryption_key: SecretStr | None = None
+    id_encryption_key_id: str | None = None
+    id_encryption_previous_keys: SecretStr | None = None
     log_level: str = "INFO"
     # Database calls that take longer fail instead of hanging a request.
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -56,6 +65,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_backdate_days: int = Field(default=90, ge=0)
+    # Benchmarks only (bench.point_eligibility): serve GET /bench/ceiling/{recipient_id}, one
+    # row read with asyncpg, outside the OpenAPI document. Never set it in production.
+    bench_ceiling: bool = False
     # Requests per second per client, by role (0 = unlimited), per API process. JSON in the
     # environment: CERTSVC_RATE_LIMITS='{"mobile": 500, "county": 50}'.
     rate_limits: dict[Role, float] = Field(
@@ -98,6 +110,18 @@ class Settings(BaseSettings):
             decode_key(value.get_secret_value())
         return value
 
+    @field_validator("id_hmac_key_id", "id_encryption_key_id")
+    @classmethod
+    def _valid_key_id(cls, value: str | None) -> str | None:
+        return check_key_id(value) if value else None
+
+    @field_validator("id_hmac_previous_keys", "id_encryption_previous_keys")
+    @classmethod
+    def _valid_previous_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_previous_keys(value.get_secret_value())
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -112,6 +136,35 @@ def decode_key(text: str) -> bytes:
     if len(raw) != KEY_BYTES:
         raise ValueError(f"must be base64 of {KEY_BYTES} random bytes, got {len(raw)}")
     return raw
+
+
+def check_key_id(text: str) -> str:
+    """A key id is stored in every ciphertext the key writes: short, plain ASCII. The message
+    does not echo the text (a key pasted in the wrong place must not reach a log)."""
+    if not _KEY_ID.fullmatch(text):
+        raise ValueError(f"a key id is 1 to {KEY_ID_MAX} letters, digits, '.', '_' or '-'")
+    return text
+
+
+def decode_previous_keys(text: str) -> tuple[tuple[str, bytes], ...]:
+    """Parse ``id:key,id:key`` (ids as check_key_id, keys as decode_key); an empty text is no
+    keys. Errors name the entry by its position or valid id, never show a key."""
+    keys: dict[str, bytes] = {}
+    for position, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), 1):
+        key_id, colon, key_text = (part.strip() for part in entry.partition(":"))
+        if not colon:
+            raise ValueError(f"entry {position} is not id:key")
+        try:
+            check_key_id(key_id)
+        except ValueError as exc:
+            raise ValueError(f"entry {position}: {exc}") from None
+        if key_id in keys:
+            raise ValueError(f"key id {key_id!r} is listed twice")
+        try:
+            keys[key_id] = decode_key(key_text)
+        except ValueError as exc:
+            raise ValueError(f"key {key_id!r} {exc}") from None
+    return tuple(keys.items())
 
 
 def new_key_text() -> str:
