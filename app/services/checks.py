@@ -18,6 +18,7 @@ from app.protection import IdProtector
 from app.schemas.payments import CheckResult, EligibilityCheck, EligibilityCheckResult
 from app.services.eligibility import evaluate_recipient, to_benefit_eligibility
 from app.services.facts import IN_CHUNK, load_facts
+from app.services.id_lookup import find_recipient_ids
 from app.services.payment_runs import decision_day
 
 
@@ -30,20 +31,14 @@ async def check_eligibility(
     now: datetime,
 ) -> EligibilityCheckResult:
     """Answers in request order; unknown recipients are ``not_found``. Queries: one per
-    5,000 ID numbers, one per 5,000 recipients with their benefits, and load_facts's five."""
+    5,000 ID digests (one per ID number and HMAC key), one per 5,000 recipients with their
+    benefits, and load_facts's five."""
     principal.require(Role.PAYMENT)
     on = decision_day(Month.parse(body.month), now)
-    digests = [protector.digest(key.id_number) for key in body.recipients if key.id_number]
-    by_digest: dict[bytes, uuid.UUID] = {}
-    for start in range(0, len(digests), IN_CHUNK):
-        rows = await session.execute(
-            select(Recipient.id_digest, Recipient.id).where(
-                Recipient.id_digest.in_(digests[start : start + IN_CHUNK])
-            )
-        )
-        by_digest.update((bytes(digest), rid) for digest, rid in rows)
+    numbers = [key.id_number for key in body.recipients if key.id_number]
+    by_number = await find_recipient_ids(session, protector, numbers)
     wanted = [
-        by_digest.get(protector.digest(key.id_number)) if key.id_number else key.recipient_id
+        by_number.get(key.id_number) if key.id_number else key.recipient_id
         for key in body.recipients
     ]
     ids = list({rid for rid in wanted if rid is not None})
