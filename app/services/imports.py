@@ -24,16 +24,16 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import new_id, utcnow
 from app.db.engine import SessionMaker
-from app.db.models import ApiClient, Certification, Recipient
+from app.db.models import ApiClient, Certification
 from app.db.upsert import insert_for
 from app.domain.enums import CertificationResult, Role
 from app.protection import IdProtector
 from app.schemas.certifications import AnyCertificationCreate, CertificationCreate
 from app.schemas.channels import details_columns
+from app.services.id_lookup import find_recipient_ids
 
 COLUMNS = ("id_number", "channel", "result", "occurred_at", "source_ref", "details")
 BATCH_ROWS = 5000
@@ -83,12 +83,12 @@ async def import_certifications(
                 except _Rejected as exc:
                     _reject(summary, rejected, row, line, exc.reason)
             async with sessionmaker() as session, session.begin():
-                recipients = await _recipient_ids(
-                    session, [protector.digest(body.id_number or "") for _, _, body in parsed]
+                recipients = await find_recipient_ids(
+                    session, protector, [body.id_number or "" for _, _, body in parsed]
                 )
                 values = []
                 for line, row, body in parsed:
-                    recipient_id = recipients.get(protector.digest(body.id_number or ""))
+                    recipient_id = recipients.get(body.id_number or "")
                     if recipient_id is None:
                         _reject(summary, rejected, row, line, "unknown_recipient")
                         continue
@@ -194,15 +194,6 @@ def _reject(
     summary.reasons[kind] = summary.reasons.get(kind, 0) + 1
     # The rejects file holds what the source file held; it is as sensitive as the source.
     writer.writerow([*(row.get(c, "") for c in COLUMNS), line, reason])
-
-
-async def _recipient_ids(session: AsyncSession, digests: list[bytes]) -> dict[bytes, uuid.UUID]:
-    if not digests:
-        return {}
-    rows = await session.execute(
-        select(Recipient.id_digest, Recipient.id).where(Recipient.id_digest.in_(set(digests)))
-    )
-    return {bytes(digest): recipient_id for digest, recipient_id in rows}
 
 
 async def _import_client(sessionmaker: SessionMaker, name: str) -> uuid.UUID:
