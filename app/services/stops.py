@@ -27,7 +27,7 @@ from app.domain.enums import BenefitType, ResumptionMode, Role
 from app.domain.policy import PolicyBook
 from app.domain.working_days import working_day_deadline
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.protection import IdProtector
+from app.protection import IdProtector, RequestDigest
 from app.schemas.eligibility import BenefitEligibility
 from app.schemas.stops import (
     MoratoriumCreate,
@@ -294,10 +294,10 @@ async def _replay(
     principal: Principal,
     policies: PolicyBook,
     existing: StopReport,
-    digest: str,
+    digest: RequestDigest,
     now: datetime,
 ) -> StopReportRead:
-    if existing.request_digest != digest:
+    if not digest.matches(existing.request_digest):
         raise Conflict(
             "this source_ref was already used with a different report", code="idempotency_conflict"
         )
