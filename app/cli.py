@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
@@ -82,6 +83,20 @@ def _parser() -> argparse.ArgumentParser:
         "deliver", help="post webhook events (long-running; several replicas are safe)"
     )
     deliver.set_defaults(handler=_deliver)
+
+    rekey = commands.add_parser(
+        "rekey",
+        help="rewrite stored ID digests and ciphertexts under the current keys (key rotation)",
+        description="Rewrite what previous ID keys wrote (recipients' ID digests and "
+        "ciphertexts, webhook secrets) with the current keys, in short batches; safe while "
+        "the API serves; run it again to resume. docs/security.md gives the whole procedure.",
+    )
+    rekey.add_argument(
+        "--check", action="store_true", help="count what still needs a previous key; write nothing"
+    )
+    rekey.add_argument("--batch-size", type=_positive, default=1000, help="rows per transaction")
+    rekey.add_argument("--after", type=uuid.UUID, help="resume after this recipient id")
+    rekey.set_defaults(handler=_rekey)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi.yaml")
@@ -296,6 +311,73 @@ def _deliver(_args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         _upgrade(settings)
     asyncio.run(run_worker(settings))
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _rekey(args: argparse.Namespace) -> int:
+    import time
+
+    from app.db.engine import create_engine, create_sessionmaker
+    from app.protection import load_id_protector
+    from app.services.rekey import RekeySummary, rekey
+
+    settings = get_settings()
+    protector = load_id_protector(settings)
+    if settings.is_sqlite:
+        _upgrade(settings)
+    verb = "to rewrite" if args.check else "rewritten"
+    started = time.monotonic()
+
+    def progress(summary: RekeySummary) -> None:
+        print(
+            f"\r{summary.recipients:>10,} recipients  {summary.recipients_rewritten:>10,} {verb}"
+            f"  (resume with --after {summary.last_id})",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def run() -> RekeySummary:
+        engine = create_engine(settings)
+        try:
+            return await rekey(
+                create_sessionmaker(engine),
+                protector,
+                batch_size=args.batch_size,
+                after=args.after,
+                check_only=args.check,
+                progress=progress,
+            )
+        finally:
+            await engine.dispose()
+
+    summary = asyncio.run(run())
+    print(file=sys.stderr)
+    print(
+        f"recipients {summary.recipients}: {verb} {summary.recipients_rewritten}, unreadable "
+        f"{len(summary.unreadable)}, registered twice {len(summary.duplicates)}; webhooks "
+        f"{summary.webhooks}: {verb} {summary.webhooks_rewritten}, unreadable "
+        f"{len(summary.webhooks_unreadable)}; {time.monotonic() - started:.1f}s"
+    )
+    for recipient_id in summary.unreadable:
+        print(f"  recipient {recipient_id}: its ID ciphertext opens with no configured key")
+    for recipient_id in summary.duplicates:
+        print(f"  recipient {recipient_id}: another recipient has the same ID number")
+    for webhook_id in summary.webhooks_unreadable:
+        print(f"  webhook {webhook_id}: its secret opens with no configured key")
+    pending = summary.recipients_rewritten + summary.webhooks_rewritten if args.check else 0
+    if summary.previous_keys_needed or pending:
+        print("previous keys are still needed")
+        return 1
+    if args.check and args.after is None:
+        print("nothing stored needs a previous key (see docs/security.md before removing them)")
     return 0
 
 

@@ -1,0 +1,114 @@
+"""``certsvc rekey``: the operator's view of a rotation, on an embedded SQLite database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from app.db.engine import create_engine, create_sessionmaker
+from app.db.models import Recipient
+from app.domain.enums import Residence
+from app.protection import load_id_protector
+from app.settings import Settings
+from tests.factories import id_number
+
+ROOT = Path(__file__).resolve().parents[2]
+A_HMAC, A_ENCRYPTION = "h" * 43 + "=", "e" * 43 + "="
+B_HMAC, B_ENCRYPTION = "i" * 43 + "=", "f" * 43 + "="
+ORIGINAL = {"CERTSVC_ID_HMAC_KEY": A_HMAC, "CERTSVC_ID_ENCRYPTION_KEY": A_ENCRYPTION}
+RETIRED = {
+    "CERTSVC_ID_HMAC_KEY": B_HMAC,
+    "CERTSVC_ID_HMAC_KEY_ID": "h2",
+    "CERTSVC_ID_ENCRYPTION_KEY": B_ENCRYPTION,
+    "CERTSVC_ID_ENCRYPTION_KEY_ID": "e2",
+}
+ROTATED = {
+    **RETIRED,
+    "CERTSVC_ID_HMAC_PREVIOUS_KEYS": f"h1:{A_HMAC}",
+    "CERTSVC_ID_ENCRYPTION_PREVIOUS_KEYS": f"e1:{A_ENCRYPTION}",
+}
+
+
+def _certsvc(tmp_path: Path, keys: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CERTSVC_DATA_DIR": str(tmp_path),
+        "CERTSVC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        **keys,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _register_under_original_keys(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        id_hmac_key=A_HMAC,
+        id_encryption_key=A_ENCRYPTION,
+    )
+    protector = load_id_protector(settings)
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            for number in (id_number(), id_number()):
+                session.add(
+                    Recipient(
+                        id_digest=protector.digest(number),
+                        id_ciphertext=protector.encrypt(number),
+                        id_masked=number[:4] + "*" * 10 + number[-4:],
+                        birth_date=date(1950, 1, 1),
+                        name="王秀英",
+                        residence=Residence.IN_PROVINCE,
+                        emergency_contacts=1,
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_the_operator_checks_rekeys_and_confirms_before_removing_old_keys(
+    tmp_path: Path,
+) -> None:
+    assert _certsvc(tmp_path, ORIGINAL, "migrate").returncode == 0
+    await _register_under_original_keys(tmp_path)
+
+    pending = _certsvc(tmp_path, ROTATED, "rekey", "--check")
+    assert pending.returncode == 1, pending.stderr
+    assert "recipients 2: to rewrite 2, unreadable 0" in pending.stdout
+    assert pending.stdout.strip().endswith("previous keys are still needed")
+
+    done = _certsvc(tmp_path, ROTATED, "rekey", "--batch-size", "1")
+    assert done.returncode == 0, done.stderr
+    assert "recipients 2: rewritten 2, unreadable 0, registered twice 0" in done.stdout
+    assert "--after" in done.stderr  # the progress line says how to resume
+
+    confirmed = _certsvc(tmp_path, RETIRED, "rekey", "--check")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "recipients 2: to rewrite 0" in confirmed.stdout
+    assert "nothing stored needs a previous key" in confirmed.stdout
+
+    # Removing the keys before the job ran shows up as unreadable rows, never as a crash.
+    early = _certsvc(tmp_path, ORIGINAL, "rekey", "--check")
+    assert early.returncode == 1
+    assert "unreadable 2" in early.stdout and "Traceback" not in early.stderr
+
+
+def test_a_bad_keyring_stops_the_command_in_one_line(tmp_path: Path) -> None:
+    result = _certsvc(
+        tmp_path, {**ORIGINAL, "CERTSVC_ID_HMAC_PREVIOUS_KEYS": f"h1:{B_HMAC}"}, "rekey"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "certsvc: setting CERTSVC_ID_HMAC_KEY_ID is required when "
+        "CERTSVC_ID_HMAC_PREVIOUS_KEYS is set"
+    )
