@@ -61,12 +61,19 @@ class IdProtector:
     hmac_keys: tuple[IdKey, ...]
     encryption_keys: tuple[IdKey, ...]
     _ciphers: dict[str | None, AESGCM] = field(init=False, repr=False, compare=False)
+    _unnamed_order: tuple[AESGCM, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.hmac_keys or not self.encryption_keys:
             raise ValueError("each keyring needs a current key")
         ciphers = {key.key_id: AESGCM(key.secret) for key in self.encryption_keys}
         object.__setattr__(self, "_ciphers", ciphers)
+        # Format 1 names no key. A current key with an id never writes it, so it is most
+        # likely the previous keys' (the original one's): try those first.
+        ordered = [*list(ciphers.values())[1:], ciphers[self.encryption_keys[0].key_id]]
+        if self.encryption_keys[0].key_id is None:
+            ordered.reverse()
+        object.__setattr__(self, "_unnamed_order", tuple(ordered))
 
     @property
     def has_previous_hmac_keys(self) -> bool:
@@ -108,7 +115,7 @@ class IdProtector:
         can (an unknown format, a key removed from configuration, tampering)."""
         if blob[:1] == bytes([_UNNAMED_FORMAT]):
             nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
-            for candidate in self._ciphers.values():
+            for candidate in self._unnamed_order:
                 try:
                     return candidate.decrypt(nonce, sealed, None).decode()
                 except InvalidTag:
