@@ -31,8 +31,8 @@ async def check_eligibility(
     now: datetime,
 ) -> EligibilityCheckResult:
     """Answers in request order; unknown recipients are ``not_found``. Queries: one per
-    5,000 ID digests (one per ID number and HMAC key), one per 5,000 recipients with their
-    benefits, and load_facts's five."""
+    5,000 ID numbers (during a key rotation, again for those not found: id_lookup.py), one
+    per 5,000 recipients with their benefits, and load_facts's five."""
     principal.require(Role.PAYMENT)
     on = decision_day(Month.parse(body.month), now)
     numbers = [key.id_number for key in body.recipients if key.id_number]

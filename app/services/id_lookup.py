@@ -33,11 +33,20 @@ async def find_recipient_id(
 async def find_recipient_ids(
     session: AsyncSession, protector: IdProtector, id_numbers: Iterable[str]
 ) -> dict[str, uuid.UUID]:
-    """The registered ones among ``id_numbers``, by number, in one query per IN_CHUNK digests."""
-    numbers_by_digest = {
-        digest: number for number in set(id_numbers) for digest in protector.digests(number)
-    }
-    digests = list(numbers_by_digest)
+    """The registered ones among ``id_numbers``, by number: their current digests first, one
+    query per IN_CHUNK, then the numbers not found under the previous keys. Once ``certsvc
+    rekey`` has run, a rotation adds little but the previous digests of unknown numbers."""
+    wanted = set(id_numbers)
+    found = await _by_digest(session, {protector.digest(number): number for number in wanted})
+    missing = wanted.difference(found) if protector.has_previous_hmac_keys else ()
+    if missing:
+        previous = {d: number for number in missing for d in protector.digests(number)[1:]}
+        found |= await _by_digest(session, previous)
+    return found
+
+
+async def _by_digest(session: AsyncSession, numbers: dict[bytes, str]) -> dict[str, uuid.UUID]:
+    digests = list(numbers)
     found: dict[str, uuid.UUID] = {}
     for start in range(0, len(digests), IN_CHUNK):
         rows = await session.execute(
@@ -45,7 +54,7 @@ async def find_recipient_ids(
                 Recipient.id_digest.in_(digests[start : start + IN_CHUNK])
             )
         )
-        found.update((numbers_by_digest[bytes(digest)], rid) for digest, rid in rows)
+        found.update((numbers[bytes(digest)], rid) for digest, rid in rows)
     return found
 
 
