@@ -111,27 +111,30 @@ class IdProtector:
         return header + nonce + self._ciphers[key_id].encrypt(nonce, text.encode(), header)
 
     def decrypt(self, blob: bytes) -> str:
-        """Open a ciphertext with whichever configured key sealed it; ValueError when none
-        can (an unknown format, a key removed from configuration, tampering)."""
+        """Open a ciphertext with the key it names, or else with any configured key: during a
+        rolling change of configuration a reader may hold the right key under another id, or
+        under none. ValueError when no key opens it (an unknown format, a key removed from
+        configuration, tampering: the key id is authenticated too)."""
+        header: bytes | None
         if blob[:1] == bytes([_UNNAMED_FORMAT]):
-            nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
-            for candidate in self._unnamed_order:
-                try:
-                    return candidate.decrypt(nonce, sealed, None).decode()
-                except InvalidTag:
-                    continue
-            raise ValueError("the ID ciphertext opens with none of the configured keys")
-        if blob[:1] != bytes([_NAMED_FORMAT]) or len(blob) < 2:
+            header, body, candidates = None, blob[1:], self._unnamed_order
+            sealer = "the ID ciphertext"
+        elif blob[:1] == bytes([_NAMED_FORMAT]) and len(blob) >= 2:
+            header, body = blob[: 2 + blob[1]], blob[2 + blob[1] :]
+            key_id = header[2:].decode("ascii", errors="replace")
+            named = self._ciphers.get(key_id)
+            others = tuple(c for c in self._ciphers.values() if c is not named)
+            candidates = (named, *others) if named is not None else others
+            sealer = f"the ID ciphertext of key {key_id!r}"
+        else:
             raise ValueError("unknown ID ciphertext format")
-        header, rest = blob[: 2 + blob[1]], blob[2 + blob[1] :]
-        key_id = header[2:].decode("ascii", errors="replace")
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            raise ValueError(f"the ID ciphertext was sealed with key {key_id!r}, not configured")
-        try:
-            return cipher.decrypt(rest[:_NONCE_BYTES], rest[_NONCE_BYTES:], header).decode()
-        except InvalidTag:
-            raise ValueError(f"the ID ciphertext does not open with key {key_id!r}") from None
+        nonce, sealed = body[:_NONCE_BYTES], body[_NONCE_BYTES:]
+        for candidate in candidates:
+            try:
+                return candidate.decrypt(nonce, sealed, header).decode()
+            except InvalidTag:
+                continue
+        raise ValueError(f"{sealer} opens with none of the configured keys")
 
     def sealed_with_current_key(self, blob: bytes) -> bool:
         """Whether ``blob`` is in the current key's format and names it; a format-1 blob counts
