@@ -145,17 +145,19 @@ async def _compute(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UU
     writing: asyncio.Task[None] | None = None
     try:
         async with reading(sessions.kw["bind"], scope, known_at) as reader:
-            decider = RunDecider(policies, on, known_at, reader.moratoria)
+            decider = RunDecider(run_id, policies, on, known_at, reader.moratoria)
             async for chunk in _read_ahead(reader.chunks()):
                 # In a thread, so that the API goes on answering while a chunk is decided.
                 decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
-                body = decided.body
+                body = b"".join(decided.lines)
                 digest.update(body)
                 if writing is not None:
                     await writing
                 page += 1
                 # Written while the next chunk is read and decided.
-                writing = asyncio.create_task(write_page(sessions, run_id, page, seq + 1, body))
+                writing = asyncio.create_task(
+                    write_page(sessions, run_id, page, seq + 1, body, decided.records)
+                )
                 seq += len(decided.lines)
                 payable += decided.payable
                 withheld += decided.withheld

@@ -11,6 +11,7 @@ holds the two paths equal on a population with every kind of fact.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -118,18 +119,25 @@ class Chunk:
     steps: Iterable[tuple[str, ResumptionStepFact]] = ()
 
 
+# A decided item as a typed row of payment_run_items, in `ITEM_COLUMNS` order; the month lists
+# as JSON text. Made from the same values as its line.
+ItemRecord = tuple[
+    uuid.UUID, int, str, str, str | None, str, bool, str, str, str, str, str, date | None,
+    datetime | None,
+]  # fmt: skip
+ITEM_COLUMNS: Final = ("run_id", *ITEM_FIELDS)
+
+
 @dataclass
 class Decided:
-    """A chunk's items: their lines in order (the page that is stored and served) and counts."""
+    """A chunk's items: their lines in order (the page that is stored and served), the same
+    items as typed rows, and counts."""
 
     lines: list[bytes] = field(default_factory=list)
+    records: list[ItemRecord] = field(default_factory=list)
     payable: int = 0
     withheld: int = 0
     stopped: int = 0
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self.lines)
 
 
 @dataclass
@@ -144,11 +152,13 @@ class RunDecider:
 
     def __init__(
         self,
+        run_id: uuid.UUID,
         policies: PolicyBook,
         on: date,
         known_at: datetime,
         moratoria: Sequence[MoratoriumFact],
     ) -> None:
+        self.run_id = run_id
         self.policies = policies
         self.on = on
         self.known_at = known_at
@@ -175,31 +185,47 @@ class RunDecider:
         return found
 
     def decide(self, chunk: Chunk, first_seq: int) -> Decided:
-        """Every benefit of the chunk, numbered from ``first_seq``, in the chunk's order."""
+        """Every benefit of the chunk, numbered from ``first_seq``, in the chunk's order.
+
+        Called a million times per run, so written for speed: locals, no per-item helpers."""
         known_at = self.known_at
         on = self.on
+        channels = _CHANNELS
         certifications: dict[str, list[CertificationFact]] = {}
+        # ``last_record_at``: the latest recording instant by known_at (`FactBook.newest_record`).
         newest: dict[str, datetime] = {}
         for rid, cid, channel, occurred, recorded, revoked in chunk.certifications:
-            fact = CertificationFact(cid, _CHANNELS[channel], occurred, recorded, True, revoked)
+            fact = CertificationFact(cid, channels[channel], occurred, recorded, True, revoked)
             held = certifications.get(rid)
             if held is None:
                 certifications[rid] = [fact]
             else:
                 held.append(fact)
-            _note(newest, rid, recorded, known_at)
-            if revoked is not None:
-                _note(newest, rid, revoked, known_at)
+            if recorded <= known_at:
+                seen = newest.get(rid)
+                if seen is None or recorded > seen:
+                    newest[rid] = recorded
+            if revoked is not None and revoked <= known_at:
+                seen = newest.get(rid)
+                if seen is None or revoked > seen:
+                    newest[rid] = revoked
         events = self._events(chunk, newest)
 
         decided = Decided()
         lines = decided.lines
+        records = decided.records
+        run_id = self.run_id
+        policies = self._policies
+        quiet = self.quiet
+        types = _TYPES
+        stopped = EligibilityStatus.STOPPED
+        no_months: list[str] = []
         seq = first_seq - 1
         current = ""
         facts = certs = None
-        recipient_events = self.quiet
+        recipient_events = quiet
         last_record: datetime | None = None
-        stopped_status = EligibilityStatus.STOPPED
+        payable = withheld = stopped_count = 0
         for (
             rid,
             bid,
@@ -216,12 +242,14 @@ class RunDecider:
                 current = rid
                 facts = self._recipient(residence, contacts)
                 certs = certifications.get(rid, ())
-                recipient_events = events.get(rid, self.quiet)
+                recipient_events = events.get(rid, quiet)
                 last_record = newest.get(rid)
             assert facts is not None and certs is not None
-            policy = self.policy(agency, btype)
+            policy = policies.get((agency, btype))
+            if not isinstance(policy, Policy):
+                policy = self.policy(agency, btype)
             answer = evaluate_eligibility(
-                BenefitFacts(bid, _TYPES[btype], agency, start, approved, funeral),
+                BenefitFacts(bid, types[btype], agency, start, approved, funeral),
                 facts,
                 certs,
                 policy,
@@ -230,7 +258,14 @@ class RunDecider:
                 events=recipient_events,
             )
             seq += 1
+            # StrEnum members: served and stored as their values.
             status = answer.status
+            reason = answer.reason
+            months = answer.back_pay_months
+            back_pay = [str(month) for month in months] if months else no_months
+            months = answer.overpaid_months
+            overpaid = [str(month) for month in months] if months else no_months
+            valid_through = answer.valid_through
             lines.append(
                 render_line(
                     seq,
@@ -239,21 +274,40 @@ class RunDecider:
                     external_ref,
                     agency,
                     answer.payable,
-                    status.value,
-                    str(answer.reason),
-                    [str(month) for month in answer.back_pay_months],
-                    [str(month) for month in answer.overpaid_months],
+                    status,
+                    reason,
+                    back_pay,
+                    overpaid,
                     policy.id,
-                    answer.valid_through,
+                    valid_through,
+                    last_record,
+                )
+            )
+            records.append(
+                (
+                    run_id,
+                    seq,
+                    bid,
+                    rid,
+                    external_ref,
+                    agency,
+                    answer.payable,
+                    status,
+                    reason,
+                    orjson.dumps(back_pay).decode() if back_pay else "[]",
+                    orjson.dumps(overpaid).decode() if overpaid else "[]",
+                    policy.id,
+                    valid_through,
                     last_record,
                 )
             )
             if answer.payable:
-                decided.payable += 1
-            elif status is stopped_status:
-                decided.stopped += 1
+                payable += 1
+            elif status is stopped:
+                stopped_count += 1
             else:
-                decided.withheld += 1
+                withheld += 1
+        decided.payable, decided.withheld, decided.stopped = payable, withheld, stopped_count
         return decided
 
     def _recipient(self, residence: str, contacts: int) -> RecipientFacts:

@@ -9,16 +9,17 @@ cases and steps in one query per kind, columns only. On PostgreSQL the rows come
 connection's asyncpg driver as tuples; SQLite goes through SQLAlchemy Core.
 
 Writing: each chunk in its own short transaction on another connection: its page (the NDJSON
-bytes served and hashed), the same items as typed rows for audit queries (on PostgreSQL parsed
-from the stored page by the database itself), and the run's heartbeat.
+bytes served and hashed), the same items as typed rows for audit queries (COPY on
+PostgreSQL), and the run's heartbeat.
 """
 
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -43,10 +44,17 @@ from app.db.models import (
 from app.domain.enums import BenefitType
 from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
 from app.domain.regions import prefix_bounds
-from app.services.run_compute import BenefitRow, CertificationRow, Chunk
+from app.services.run_compute import (
+    ITEM_COLUMNS,
+    BenefitRow,
+    CertificationRow,
+    Chunk,
+    ItemRecord,
+)
 
 # Benefits decided per chunk (one page, one write transaction): a few MB of lines.
 BENEFITS_PER_CHUNK = 10_000
+_CERTIFICATIONS_PER_FETCH = 20_000
 # Bound parameters per IN list on SQLite.
 _IN_CHUNK = 5000
 
@@ -192,7 +200,8 @@ class RunReader:
 
 
 class PostgresReader(RunReader):
-    """Benefits and certifications through asyncpg directly: a million rows as tuples."""
+    """Benefits and certifications through asyncpg directly, as tuples: two ordered scans
+    walked side by side (both by recipient), never a look-up per recipient."""
 
     _BENEFITS = """
         SELECT b.recipient_id::text, b.id::text, b.benefit_type, b.agency_code, b.start_date,
@@ -202,26 +211,45 @@ class PostgresReader(RunReader):
         WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3
         ORDER BY b.recipient_id, b.created_at, b.id
     """
+    # The counted certifications of exactly the recipients the scan above meets, in its order
+    # (a UUID's text sorts as the UUID does).
     _CERTIFICATIONS = """
-        SELECT recipient_id::text, id::text, channel, occurred_at, recorded_at, revoked_at
-        FROM certifications
-        WHERE counted AND recipient_id = ANY($1::uuid[])
+        SELECT c.recipient_id::text, c.id::text, c.channel, c.occurred_at, c.recorded_at,
+               c.revoked_at
+        FROM certifications c
+        WHERE c.counted AND c.recipient_id IN (
+            SELECT b.recipient_id FROM benefits b
+            WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3)
+        ORDER BY c.recipient_id
     """
 
     async def chunks(self) -> AsyncIterator[Chunk]:
         raw = (await self.connection.get_raw_connection()).driver_connection
         assert raw is not None
         low, high = prefix_bounds(self.scope)
-        cursor = await raw.cursor(self._BENEFITS, low, high, self.known_at)
+        benefit_rows = await raw.cursor(self._BENEFITS, low, high, self.known_at)
+        certification_rows = await raw.cursor(self._CERTIFICATIONS, low, high, self.known_at)
+        pending: list[Any] = []  # certifications fetched, not yet handed out
+        exhausted = False
         held: list[Any] = []
         while True:
-            rows = await cursor.fetch(BENEFITS_PER_CHUNK)
+            rows = await benefit_rows.fetch(BENEFITS_PER_CHUNK)
             done = len(rows) < BENEFITS_PER_CHUNK
             benefits, held = _whole_recipients(held + rows, done)
             if benefits:
-                ids = list(dict.fromkeys(row[0] for row in benefits))
-                certifications = await raw.fetch(self._CERTIFICATIONS, ids)
-                events = await self._events_of([uuid.UUID(rid) for rid in ids])
+                last = benefits[-1][0]
+                certifications: list[Any] = []
+                while True:
+                    cut = bisect_right(pending, last, key=_recipient_of)
+                    certifications += pending[:cut]
+                    pending = pending[cut:]
+                    if pending or exhausted:
+                        break
+                    pending = await certification_rows.fetch(_CERTIFICATIONS_PER_FETCH)
+                    exhausted = len(pending) < _CERTIFICATIONS_PER_FETCH
+                events = await self._events_of(
+                    [uuid.UUID(rid) for rid in dict.fromkeys(row[0] for row in benefits)]
+                )
                 yield Chunk(
                     benefits=cast(Sequence[BenefitRow], benefits),
                     certifications=cast(list[CertificationRow], certifications),
@@ -231,6 +259,10 @@ class PostgresReader(RunReader):
                 )
             if done:
                 return
+
+
+def _recipient_of(row: Any) -> str:
+    return cast(str, row[0])
 
 
 class CoreReader(RunReader):
@@ -339,58 +371,47 @@ def _text(value: uuid.UUID | None) -> str | None:
 
 # --- writing ------------------------------------------------------------------------------
 
-# The items of a stored page as typed rows, parsed by PostgreSQL from the page itself: lines
-# hold no raw newline (JSON escapes it), so joining them with commas makes one JSON array.
-_ITEMS_FROM_PAGE = """
-INSERT INTO payment_run_items (run_id, seq, benefit_id, recipient_id, agency_code, external_ref,
-    payable, status, reason, back_pay_months, overpaid_months, policy_id, valid_through,
-    last_record_at)
-SELECT p.run_id, x.seq, x.benefit_id, x.recipient_id, x.agency_code, x.external_ref,
-    x.payable, x.status, x.reason, x.back_pay_months, x.overpaid_months, x.policy_id,
-    x.valid_through, x.last_record_at
-FROM payment_run_pages p,
-    json_to_recordset(
-        ('[' || replace(rtrim(convert_from(p.body, 'UTF8'), E'\\n'), E'\\n', ',') || ']')::json
-    ) AS x(seq integer, benefit_id uuid, recipient_id uuid, agency_code text,
-           external_ref text, payable boolean, status text, reason text,
-           back_pay_months json, overpaid_months json, policy_id text, valid_through date,
-           last_record_at timestamptz)
-WHERE p.run_id = :run_id AND p.page = :page
-"""
-
 
 async def write_page(
-    sessions: SessionMaker, run_id: uuid.UUID, page: int, first_seq: int, body: bytes
+    sessions: SessionMaker,
+    run_id: uuid.UUID,
+    page: int,
+    first_seq: int,
+    body: bytes,
+    records: list[ItemRecord],
 ) -> None:
     """Store one chunk's page and its items, and beat the run's heartbeat, in one transaction
     (never the reading one: under its snapshot the run's own row could not be updated)."""
-    count = body.count(b"\n")
     async with sessions() as session, session.begin():
         await session.execute(
             insert(PaymentRunPage).values(
-                run_id=run_id, page=page, first_seq=first_seq, items=count, body=body
+                run_id=run_id,
+                page=page,
+                first_seq=first_seq,
+                items=len(records),
+                body=body,
             )
         )
         if session.get_bind().dialect.name == "postgresql":
-            await session.execute(text(_ITEMS_FROM_PAGE), {"run_id": run_id, "page": page})
-        else:
-            await session.execute(
-                insert(PaymentRunItem), [_item_of(run_id, line) for line in body.splitlines()]
+            connection = await session.connection()
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            await raw.copy_records_to_table(
+                PaymentRunItem.__tablename__, records=records, columns=ITEM_COLUMNS
             )
+        else:
+            await session.execute(insert(PaymentRunItem), [_item_of(record) for record in records])
         await session.execute(
             update(PaymentRun)
             .where(PaymentRun.id == run_id)
-            .values(heartbeat_at=utcnow(), items=first_seq + count - 1)
+            .values(heartbeat_at=utcnow(), items=first_seq + len(records) - 1)
         )
 
 
-def _item_of(run_id: uuid.UUID, line: bytes) -> dict[str, Any]:
-    item: dict[str, Any] = orjson.loads(line)
-    item["run_id"] = run_id
-    item["benefit_id"] = uuid.UUID(item["benefit_id"])
-    item["recipient_id"] = uuid.UUID(item["recipient_id"])
-    if item["valid_through"] is not None:
-        item["valid_through"] = date.fromisoformat(item["valid_through"])
-    if item["last_record_at"] is not None:
-        item["last_record_at"] = datetime.fromisoformat(item["last_record_at"])
+def _item_of(record: ItemRecord) -> dict[str, Any]:
+    item = dict(zip(ITEM_COLUMNS, record, strict=True))
+    item["benefit_id"] = uuid.UUID(record[2])
+    item["recipient_id"] = uuid.UUID(record[3])
+    item["back_pay_months"] = orjson.loads(record[9])
+    item["overpaid_months"] = orjson.loads(record[10])
     return item
