@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from app.db.models import ApiClient
 from app.domain.enums import Role
@@ -70,3 +71,35 @@ class Principal:
             raise Forbidden(
                 "the recipient is outside this client's regions", code="forbidden_region"
             )
+
+
+# How long a process may go on accepting a key after it was revoked (docs/security.md).
+PRINCIPAL_TTL_SECONDS = 5.0
+
+
+@dataclass
+class PrincipalCache:
+    """Authenticated callers by key digest, for a few seconds: a request whose key was seen
+    recently needs no database look-up. Only successes are kept, so a new key works at once;
+    a revoked key keeps working in this process for at most ``ttl`` seconds. It is a cache,
+    not state: every process builds its own, and losing it costs one look-up per key."""
+
+    ttl: float = PRINCIPAL_TTL_SECONDS
+    max_entries: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    def get(self, key_digest: str) -> Principal | None:
+        entry = self._entries.get(key_digest)
+        if entry is None:
+            return None
+        expires, principal = entry
+        if self.clock() >= expires:
+            del self._entries[key_digest]
+            return None
+        return principal
+
+    def put(self, key_digest: str, principal: Principal) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # bounded memory whatever the callers send
+        self._entries[key_digest] = (self.clock() + self.ttl, principal)

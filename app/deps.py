@@ -11,20 +11,24 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import Principal
+from app.auth import Principal, PrincipalCache
 from app.db.base import utcnow
 from app.domain.policy import PolicyBook
 from app.errors import Unauthorized
 from app.protection import IdProtector
-from app.services.clients import authenticate
+from app.services.clients import authenticate, key_digest
 from app.settings import Settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed once when the endpoint returns, before the
-    response is sent; rolled back when anything raises."""
-    async with request.state.sessionmaker() as session, session.begin():
+    """One transaction per request: begun by its first statement, committed once when the
+    endpoint returns, before the response is sent; rolled back (by closing the session) when
+    anything raises. A request that runs no statement (a cached caller reading through the
+    read pool) begins and commits nothing, which saves a tenth of a millisecond."""
+    async with request.state.sessionmaker() as session:
         yield session
+        if session.in_transaction():
+            await session.commit()
 
 
 # scope="function": the commit happens before the response leaves, so a failed commit is an
@@ -42,11 +46,18 @@ async def get_principal(
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("an API key is required: Authorization: Bearer <key>", headers=challenge)
-    client = await authenticate(session, credentials.credentials)
-    if client is None:
-        raise Unauthorized("the API key is unknown or revoked", headers=challenge)
-    request.app.state.rate_limiter.check(client.id, client.role)
-    return Principal.of(client)
+    # A key seen in the last few seconds skips the database (PrincipalCache, docs/security.md).
+    cache: PrincipalCache = request.app.state.principal_cache
+    digest = key_digest(credentials.credentials)
+    principal = cache.get(digest)
+    if principal is None:
+        client = await authenticate(session, credentials.credentials)
+        if client is None:
+            raise Unauthorized("the API key is unknown or revoked", headers=challenge)
+        principal = Principal.of(client)
+        cache.put(digest, principal)
+    request.app.state.rate_limiter.check(principal.client_id, principal.role)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
+from typing import Any, TypeVar
 
+import orjson
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -13,8 +17,10 @@ from app.db.models import (
     Benefit,
     Recipient,
 )
+from app.db.read_pool import ReadPool
 from app.domain.eligibility import (
     Eligibility,
+    RecipientFacts,
     evaluate_eligibility,
 )
 from app.domain.enums import Role
@@ -26,9 +32,18 @@ from app.schemas.eligibility import (
     RecipientEligibility,
     Resumption,
 )
-from app.services.facts import FactBook, benefit_facts, load_facts, recipient_facts
+from app.services.facts import (
+    BenefitRow,
+    FactBook,
+    benefit_facts,
+    load_facts,
+    load_recipient_facts,
+    recipient_facts,
+)
 from app.services.policies import SERVICE_TIMEZONE, policy_for
-from app.services.recipients import get_recipient
+from app.services.recipients import get_recipient, require_read_access
+
+B = TypeVar("B", bound=BenefitRow)
 
 
 def evaluate_recipient(
@@ -39,11 +54,25 @@ def evaluate_recipient(
     known_at: datetime | None = None,
 ) -> list[tuple[Benefit, Policy, Eligibility]]:
     """Every benefit's answer. With known_at, benefits registered later are left out."""
-    facts = recipient_facts(recipient)
-    certifications = book.certifications(recipient.id)
-    events = book.events(recipient.id)
+    return evaluate_benefits(
+        recipient.id, recipient_facts(recipient), recipient.benefits, book, policies, on, known_at
+    )
+
+
+def evaluate_benefits(
+    recipient_id: uuid.UUID,
+    facts: RecipientFacts,
+    benefits: Iterable[B],
+    book: FactBook,
+    policies: PolicyBook,
+    on: date,
+    known_at: datetime | None = None,
+) -> list[tuple[B, Policy, Eligibility]]:
+    """`evaluate_recipient` for benefits read as ORM entities or as plain records."""
+    certifications = book.certifications(recipient_id)
+    events = book.events(recipient_id)
     answers = []
-    for benefit in recipient.benefits:
+    for benefit in benefits:
         if known_at is not None and benefit.created_at > known_at:
             continue
         policy = policy_for(policies, benefit, on)
@@ -73,7 +102,83 @@ async def recipient_eligibility(
     )
 
 
-def to_benefit_eligibility(benefit: Benefit, answer: Eligibility) -> BenefitEligibility:
+async def recipient_eligibility_json(
+    session: AsyncSession,
+    pool: ReadPool | None,
+    principal: Principal,
+    policies: PolicyBook,
+    recipient_id: uuid.UUID,
+    on: date,
+    known_at: datetime | None = None,
+) -> bytes:
+    """`recipient_eligibility`, serialized: the same answer and the same JSON, read in one
+    statement on PostgreSQL and written straight to bytes (no ORM entities, no models)."""
+    loaded = await load_recipient_facts(session, recipient_id, pool)
+    if loaded is None:
+        raise NotFound("no such recipient")
+    recipient, book = loaded
+    require_read_access(principal, (benefit.agency_code for benefit in recipient.benefits))
+    answers = evaluate_benefits(
+        recipient.id, recipient_facts(recipient), recipient.benefits, book, policies, on, known_at
+    )
+    return orjson.dumps(
+        {
+            "recipient_id": recipient.id,
+            "on": on,
+            "known_at": None if known_at is None else orjson.Fragment(_instant_json(known_at)),
+            "benefits": [_benefit_document(benefit, answer) for benefit, _, answer in answers],
+        },
+        default=_uuid_text,
+    )
+
+
+def _uuid_text(value: object) -> str:
+    # asyncpg's UUIDs subclass uuid.UUID, which orjson renders only when exact.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_INSTANT = TypeAdapter(datetime)
+
+
+def _instant_json(instant: datetime) -> bytes:
+    # pydantic's rendering (UTC as "Z"), as the response model gives it; orjson's differs.
+    return _INSTANT.dump_json(instant)
+
+
+def _benefit_document(benefit: BenefitRow, answer: Eligibility) -> dict[str, Any]:
+    """`to_benefit_eligibility(...).model_dump(mode="json")`, key for key; orjson renders UUIDs,
+    dates, enums and the +08:00 instants as pydantic does (a test compares the two)."""
+    last = answer.last_certification
+    return {
+        "benefit_id": benefit.id,
+        "benefit_type": benefit.benefit_type,
+        "agency_code": benefit.agency_code,
+        "external_ref": benefit.external_ref,
+        "policy": answer.policy_id,
+        "payable": answer.payable,
+        "status": answer.status,
+        "reason": answer.reason,
+        "cycle_months": answer.cycle_months,
+        "valid_through": answer.valid_through,
+        "next_due": answer.next_due,
+        "last_certification": None
+        if last is None
+        else {
+            "certification_id": last.certification_id,
+            "channel": last.channel,
+            "occurred_at": last.occurred_at.astimezone(SERVICE_TIMEZONE),
+        },
+        "resumption": None if answer.resumption is None else {"mode": answer.resumption},
+        "back_pay_months": [str(month) for month in answer.back_pay_months],
+        "overpaid_months": [str(month) for month in answer.overpaid_months],
+        "moratorium_id": answer.moratorium_id,
+        "incarcerated": answer.incarcerated,
+    }
+
+
+def to_benefit_eligibility(benefit: BenefitRow, answer: Eligibility) -> BenefitEligibility:
     last = answer.last_certification
     return BenefitEligibility(
         benefit_id=benefit.id,

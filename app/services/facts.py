@@ -4,18 +4,20 @@ cannot see different facts."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import selectinload
 
 from app.db.models import (
-    Benefit,
     Certification,
     Moratorium,
     Recipient,
@@ -23,15 +25,21 @@ from app.db.models import (
     StopReport,
     VerificationCase,
 )
+from app.db.read_pool import CONNECTION_LOST, ReadPool
 from app.domain.eligibility import BenefitFacts, CertificationFact, RecipientFacts
-from app.domain.enums import BenefitType
+from app.domain.enums import BenefitType, Channel, Residence, ResumptionMode
 from app.domain.events import (
     CaseFact,
+    CaseOutcome,
     LifeEvents,
     MoratoriumFact,
     ResumptionStepFact,
     StopEventFact,
+    StopReason,
 )
+from app.errors import DatabaseUnavailable
+
+logger = logging.getLogger("certsvc.errors")
 
 # Bound parameters per IN list: well under PostgreSQL's and SQLite's limits.
 IN_CHUNK = 5000
@@ -129,12 +137,210 @@ async def load_facts(session: AsyncSession, recipient_ids: Collection[uuid.UUID]
     return FactBook({rid: facts[rid] for rid in recipient_ids}, moratoria)
 
 
+class BenefitRow(Protocol):
+    """What the answer paths read of a benefit: an ORM `Benefit` or a `BenefitRecord`."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def benefit_type(self) -> BenefitType: ...
+    @property
+    def agency_code(self) -> str: ...
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def approved(self) -> bool: ...
+    @property
+    def external_ref(self) -> str | None: ...
+    @property
+    def funeral_subsidy_area(self) -> bool | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class RecipientRow(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def residence(self) -> Residence: ...
+    @property
+    def emergency_contacts(self) -> int: ...
+    @property
+    def benefits(self) -> Sequence[BenefitRow]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BenefitRecord:
+    id: uuid.UUID
+    benefit_type: BenefitType
+    agency_code: str
+    start_date: date
+    approved: bool
+    external_ref: str | None
+    funeral_subsidy_area: bool | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientRecord:
+    """A recipient as the eligibility answer needs it, read without the ORM."""
+
+    id: uuid.UUID
+    residence: Residence
+    emergency_contacts: int
+    benefits: tuple[BenefitRecord, ...]
+
+
+# One statement for everything one recipient's answer needs, so a point read is one round trip
+# and one snapshot: the recipient, its benefits in registration order (ordered exactly as the
+# ORM relationship orders them, so that benefits registered together, whose created_at is
+# equal, come in the same order on both paths), its counted
+# certifications (the columns `load_facts` reads), its stop reports, cases and steps, and the
+# moratoria. Arrays of anonymous records arrive from asyncpg typed, as tuples.
+_ONE_RECIPIENT = """
+SELECT r.residence, r.emergency_contacts,
+  ARRAY(SELECT ROW(b.id, b.benefit_type, b.agency_code, b.start_date, b.approved,
+                   b.external_ref, b.funeral_subsidy_area, b.created_at)
+        FROM benefits b WHERE b.recipient_id = r.id ORDER BY b.created_at) AS benefits,
+  ARRAY(SELECT ROW(c.id, c.channel, c.occurred_at, c.recorded_at, c.counted, c.revoked_at)
+        FROM certifications c WHERE c.recipient_id = r.id AND c.counted) AS certifications,
+  ARRAY(SELECT ROW(s.id, s.reason, s.benefit_id, s.occurred_on, s.recorded_at, s.suspected,
+                   s.documents::text)
+        FROM stop_reports s WHERE s.recipient_id = r.id) AS stops,
+  ARRAY(SELECT ROW(v.id, v.benefit_id, v.stop_report_id, v.opened_at, v.outcome,
+                   v.effective_on, v.resolved_at)
+        FROM verification_cases v WHERE v.recipient_id = r.id) AS cases,
+  ARRAY(SELECT ROW(p.kind, p.completed_on, p.recorded_at)
+        FROM resumption_steps p WHERE p.recipient_id = r.id) AS steps,
+  ARRAY(SELECT ROW(m.id, m.agency_code, m.benefit_types::text, m.starts_on, m.ends_on,
+                   m.created_at)
+        FROM moratoria m) AS moratoria
+FROM recipients r WHERE r.id = $1
+"""
+
+
+async def load_recipient_facts(
+    session: AsyncSession, recipient_id: uuid.UUID, pool: ReadPool | None = None
+) -> tuple[RecipientRow, FactBook] | None:
+    """One recipient with its benefits, and the facts `load_facts` would give for it; None
+    when there is no such recipient.
+
+    On PostgreSQL: one statement, no ORM, through ``pool`` (no transaction: one statement is
+    one snapshot), or through the session's connection when the session is bound to one (it
+    then sees what that connection's transaction sees). On SQLite: the ORM queries of the
+    other paths."""
+    bind = session.bind
+    if bind is None or bind.dialect.name != "postgresql":
+        return await _load_recipient_facts_orm(session, recipient_id)
+    if pool is None or isinstance(bind, AsyncConnection):
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        row = await raw.driver_connection.fetchrow(_ONE_RECIPIENT, recipient_id)  # type: ignore[union-attr]
+    else:
+        try:
+            row = await pool.fetchrow(_ONE_RECIPIENT, recipient_id)
+        except CONNECTION_LOST as exc:
+            # As app/errors.py answers the engine's connection failures: 503, never a 500.
+            logger.warning("database unavailable: %s", type(exc).__name__)
+            raise DatabaseUnavailable(
+                "The database cannot be reached; try again shortly.",
+                headers={"Retry-After": "5"},
+            ) from None
+    if row is None:
+        return None
+    recipient = RecipientRecord(
+        id=recipient_id,
+        residence=Residence(row["residence"]),
+        emergency_contacts=row["emergency_contacts"],
+        benefits=tuple(
+            BenefitRecord(
+                id=b[0],
+                benefit_type=BenefitType(b[1]),
+                agency_code=b[2],
+                start_date=b[3],
+                approved=b[4],
+                external_ref=b[5],
+                funeral_subsidy_area=b[6],
+                created_at=b[7],
+            )
+            for b in row["benefits"]
+        ),
+    )
+    facts = Facts(
+        certifications=[
+            CertificationFact(
+                certification_id=str(c[0]),
+                channel=Channel(c[1]),
+                occurred_at=c[2],
+                recorded_at=c[3],
+                counted=c[4],
+                revoked_at=c[5],
+            )
+            for c in row["certifications"]
+        ],
+        stops=[
+            StopEventFact(
+                event_id=str(s[0]),
+                reason=StopReason(s[1]),
+                benefit_id=None if s[2] is None else str(s[2]),
+                occurred_on=s[3],
+                recorded_at=s[4],
+                suspected=s[5],
+                has_documents=bool(orjson.loads(s[6])),
+            )
+            for s in row["stops"]
+        ],
+        cases=[
+            CaseFact(
+                case_id=str(v[0]),
+                benefit_id=None if v[1] is None else str(v[1]),
+                stop_event_id=None if v[2] is None else str(v[2]),
+                opened_at=v[3],
+                outcome=None if v[4] is None else CaseOutcome(v[4]),
+                effective_on=v[5],
+                resolved_at=v[6],
+            )
+            for v in row["cases"]
+        ],
+        steps=[
+            ResumptionStepFact(kind=ResumptionMode(p[0]), on=p[1], recorded_at=p[2])
+            for p in row["steps"]
+        ],
+    )
+    moratoria = [
+        MoratoriumFact(
+            moratorium_id=str(m[0]),
+            agency_prefix=m[1],
+            benefit_types=frozenset(BenefitType(value) for value in orjson.loads(m[2])),
+            starts_on=m[3],
+            ends_on=m[4],
+            created_at=m[5],
+        )
+        for m in row["moratoria"]
+    ]
+    return recipient, FactBook({recipient_id: facts}, moratoria)
+
+
+async def _load_recipient_facts_orm(
+    session: AsyncSession, recipient_id: uuid.UUID
+) -> tuple[RecipientRow, FactBook] | None:
+    recipient = await session.scalar(
+        select(Recipient)
+        .where(Recipient.id == recipient_id)
+        .options(selectinload(Recipient.benefits))
+        .execution_options(populate_existing=True)
+    )
+    if recipient is None:
+        return None
+    return recipient, await load_facts(session, [recipient.id])
+
+
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), IN_CHUNK):
         yield items[start : start + IN_CHUNK]
 
 
-def benefit_facts(benefit: Benefit) -> BenefitFacts:
+def benefit_facts(benefit: BenefitRow) -> BenefitFacts:
     return BenefitFacts(
         benefit_id=str(benefit.id),
         benefit_type=benefit.benefit_type,
@@ -145,7 +351,7 @@ def benefit_facts(benefit: Benefit) -> BenefitFacts:
     )
 
 
-def recipient_facts(recipient: Recipient) -> RecipientFacts:
+def recipient_facts(recipient: RecipientRow) -> RecipientFacts:
     return RecipientFacts(
         residence=recipient.residence, emergency_contacts=recipient.emergency_contacts
     )

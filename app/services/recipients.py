@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -118,11 +119,13 @@ async def get_recipient(
 ) -> Recipient:
     """Reads: a county client reaches the whole province (全省通办), others their regions."""
     recipient = await _load(session, recipient_id)
-    principal.require_any_region(
-        (benefit.agency_code for benefit in recipient.benefits),
-        province_wide=principal.role is Role.COUNTY,
-    )
+    require_read_access(principal, (benefit.agency_code for benefit in recipient.benefits))
     return recipient
+
+
+def require_read_access(principal: Principal, agency_codes: Iterable[str]) -> None:
+    """May the principal read a recipient whose benefits are paid by these agencies?"""
+    principal.require_any_region(agency_codes, province_wide=principal.role is Role.COUNTY)
 
 
 async def update_recipient(

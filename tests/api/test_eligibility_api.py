@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import date
 from typing import Any
 
 import httpx
+from pydantic import AwareDatetime, TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import PRINCIPAL_TTL_SECONDS, Principal
+from app.db.read_pool import create_read_pool
 from app.domain.enums import Role
-from tests.conftest import Api
+from app.domain.policy import load_policies
+from app.schemas.eligibility import RecipientEligibility
+from app.services.clients import create_client, revoke_client
+from app.services.eligibility import recipient_eligibility, recipient_eligibility_json
+from tests.conftest import Api, Database
 from tests.factories import benefit, face, recipient
 
 
@@ -117,3 +129,273 @@ async def test_a_benefit_no_policy_covers_is_refused(api: Api) -> None:
     )
     assert response.status_code == 422
     assert response.json()["code"] == "no_policy_for_agency"
+
+
+# --- the point read (issue 6): one statement, already JSON, same answer ----------------------
+
+ADMIN = Principal(uuid.uuid4(), "reference", Role.ADMIN, ())
+ANSWER = TypeAdapter(RecipientEligibility)
+INSTANT = TypeAdapter(AwareDatetime)
+
+
+async def _varied_population(api: Api) -> list[str]:
+    """Recipients in every state the engine knows, registered and certified through the API:
+    certified and overdue, several benefits, awaiting a first certification, a suspected then
+    confirmed death with a case, an imprisonment and a documented release, a moratorium, a
+    Hunan suspension with a commitment step, a revoked certification, microsecond instants."""
+    api.set_now("2026-02-01T10:00:00+08:00")
+    county = await api.new_client(Role.COUNTY, ("14",))
+    hunan = await api.new_client(Role.COUNTY, ("43",))
+    mobile = await api.new_client(Role.MOBILE)
+    admin = await api.new_client(Role.ADMIN)
+    plans = [
+        [benefit()],
+        [benefit(), benefit(benefit_type="enterprise_pension", external_ref=None)],
+        [benefit(benefit_type="unemployment", approved=False, external_ref="U-3")],
+        [benefit(), benefit(benefit_type="work_injury_nursing", external_ref="N-4")],
+        [benefit(external_ref="I-5")],
+        [benefit(agency_code="140105", external_ref="M-6")],
+        [benefit(benefit_type="work_injury_disability", external_ref="R-7")],
+    ]
+    ids = [await _registered(county, benefits) for benefits in plans]
+    certified = {}
+    api.set_now("2026-03-15T10:00:00+08:00")
+    for rid, occurred in zip(
+        ids,
+        [
+            "2026-03-15T09:30:00+08:00",
+            "2026-03-15T09:30:00.123456+08:00",
+            None,
+            "2026-03-15T09:00:00+08:00",
+            "2026-03-15T09:00:00+08:00",
+            "2026-03-15T09:00:00+08:00",
+            "2026-03-15T09:00:00+08:00",
+        ],
+        strict=True,
+    ):
+        if occurred is not None:
+            posted = await mobile.post("/v1/certifications", json=face(rid, occurred))
+            assert posted.status_code == 201, posted.text
+            certified[rid] = posted.json()["certification_id"]
+    api.set_now("2026-05-10T10:00:00+08:00")
+    suspected = await county.post(
+        "/v1/stop-reports",
+        json={
+            "recipient_id": ids[3],
+            "reason": "death",
+            "occurred_on": "2026-05-02",
+            "reported_by": "agency",
+            "suspected": True,
+        },
+    )
+    assert suspected.status_code == 201, suspected.text
+    api.set_now("2026-06-05T10:00:00+08:00")
+    resolved = await county.post(
+        f"/v1/verification-cases/{suspected.json()['case_id']}/resolution",
+        json={"outcome": "confirmed_ineligible", "effective_on": "2026-05-02"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    jailed = {"recipient_id": ids[4], "reason": "imprisonment", "reported_by": "family"}
+    api.set_now("2026-04-10T10:00:00+08:00")
+    assert (
+        await county.post("/v1/stop-reports", json={**jailed, "occurred_on": "2026-04-02"})
+    ).status_code == 201
+    api.set_now("2026-07-10T10:00:00+08:00")
+    released = {**jailed, "reason": "release", "occurred_on": "2026-07-08"}
+    assert (
+        await county.post("/v1/stop-reports", json={**released, "documents": ["release-1"]})
+    ).status_code == 201
+    moratorium = await admin.post(
+        "/v1/moratoria",
+        json={
+            "agency_code": "140105",
+            "benefit_types": ["work_injury_dependent"],
+            "starts_on": "2026-09-01",
+            "ends_on": "2026-09-30",
+            "reason": "face service outage",
+        },
+    )
+    assert moratorium.status_code == 201, moratorium.text
+    revoked = await county.post(
+        f"/v1/certifications/{certified[ids[6]]}/revoke", json={"reason": "wrong person"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    ids.append(await _hunan_resumed(api, hunan))
+    return ids
+
+
+async def _registered(county: httpx.AsyncClient, benefits: list[dict[str, Any]]) -> str:
+    response = await county.post("/v1/recipients", json=recipient(benefits=benefits))
+    assert response.status_code == 201, response.text
+    rid: str = response.json()["recipient_id"]
+    return rid
+
+
+async def _hunan_resumed(api: Api, county: httpx.AsyncClient) -> str:
+    """Certified 2026-05-10, withheld 18 months from 2027-05, certified again, committed."""
+    api.set_now("2026-05-01T10:00:00+08:00")
+    body = recipient(benefits=[benefit(agency_code="430102", benefit_type="enterprise_pension")])
+    rid = await _registered(county, body["benefits"])
+    for occurred, ref in (("2026-05-10T09:00:00+08:00", "h0"), ("2028-11-10T09:00:00+08:00", "h1")):
+        api.set_now(occurred.replace("09:00", "10:00"))
+        window = {
+            "recipient_id": rid,
+            "channel": "manual",
+            "result": "passed",
+            "occurred_at": occurred,
+            "source_ref": ref,
+            "details": {
+                "mode": "window",
+                "office": "430102",
+                "operator": "op-1",
+                "commitment_signed": True,
+                "photo_ref": "photos/x",
+            },
+        }
+        assert (await county.post("/v1/certifications", json=window)).status_code == 201
+    api.set_now("2028-11-12T10:00:00+08:00")
+    step = await county.post(f"/v1/recipients/{rid}/commitments", json={"signed_on": "2028-11-12"})
+    assert step.status_code == 201, step.text
+    return rid
+
+
+ASKED = [
+    ("2026-03-20", None),
+    ("2026-06-10", None),
+    ("2026-09-10", None),
+    ("2026-12-01", None),
+    ("2028-11-20", None),
+    ("2026-06-10", "2026-05-20T12:00:00+08:00"),
+    ("2026-09-10", "2026-08-01T00:00:00Z"),
+    ("2026-03-20", "2026-03-15T02:00:00.250000Z"),
+]
+
+
+async def _reference(session: AsyncSession, rid: str, on: str, known_at: str | None) -> bytes:
+    """What the endpoint answered before issue 6: the ORM path's model, serialized by FastAPI
+    against the response model (pydantic's dump_json)."""
+    answer = await recipient_eligibility(
+        session,
+        ADMIN,
+        load_policies(),
+        uuid.UUID(rid),
+        date.fromisoformat(on),
+        None if known_at is None else INSTANT.validate_python(known_at),
+    )
+    return ANSWER.dump_json(ANSWER.validate_python(answer))
+
+
+async def _compare_every_answer(
+    client: httpx.AsyncClient,
+    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    ids: list[str],
+) -> set[tuple[str, str]]:
+    seen = set()
+    for rid in ids:
+        for on, known_at in ASKED:
+            params = {"on": on} if known_at is None else {"on": on, "known_at": known_at}
+            response = await client.get(f"/v1/recipients/{rid}/eligibility", params=params)
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"] == "application/json"
+            async with sessions() as session:
+                expected = await _reference(session, rid, on, known_at)
+            assert response.content == expected, (on, known_at)
+            seen |= {(b["status"], b["reason"]) for b in response.json()["benefits"]}
+    return seen
+
+
+async def test_the_point_read_answers_byte_for_byte_what_the_model_path_answers(
+    api: Api, session: AsyncSession
+) -> None:
+    """On PostgreSQL the endpoint reads one statement and writes JSON itself; on SQLite it
+    reads through the ORM. Either way: the bytes the response model gave before."""
+    ids = await _varied_population(api)
+    payment = await api.new_client(Role.PAYMENT)
+    seen = await _compare_every_answer(payment, lambda: nullcontext(session), ids)
+    assert {status for status, _ in seen} == {
+        "eligible",
+        "suspended",
+        "stopped",
+        "awaiting_first_certification",
+    }
+    reasons = {reason for _, reason in seen}
+    assert {"certified", "overdue", "deceased", "incarcerated", "moratorium"} <= reasons
+
+
+async def test_the_point_read_through_the_read_pool_answers_the_same(
+    committing_api: Api, database: Database
+) -> None:
+    """As deployed: committed data, the app's own asyncpg read pool on PostgreSQL (the other
+    test reads through the test's transaction instead)."""
+    ids = await _varied_population(committing_api)
+    payment = await committing_api.new_client(Role.PAYMENT)
+    # A short session per reference: SQLite's write lock must not outlive it.
+    await _compare_every_answer(payment, lambda: AsyncSession(database.engine), ids[:3] + ids[-2:])
+    pool = await create_read_pool(database.settings)
+    assert (pool is None) == (database.backend == "sqlite")
+    if pool is None:
+        return
+    try:
+        async with AsyncSession(database.engine) as session:
+            body = await recipient_eligibility_json(
+                session, pool, ADMIN, load_policies(), uuid.UUID(ids[3]), date(2026, 6, 10)
+            )
+            assert pool.pool.get_size() == 1  # read through the pool, not the session
+            assert body == await _reference(session, ids[3], "2026-06-10", None)
+    finally:
+        await pool.close()
+
+
+async def test_point_reads_keep_object_level_authorization(api: Api) -> None:
+    changzhi = await api.new_client(Role.COUNTY, ("1404",))
+    rid = await _registered(changzhi, [benefit()])
+    path = f"/v1/recipients/{rid}/eligibility"
+    assert (await (await api.new_client(Role.COUNTY, ("1401",))).get(path)).status_code == 200
+    assert (await (await api.new_client(Role.MOBILE)).get(path)).status_code == 200
+    for outsider in (
+        await api.new_client(Role.COUNTY, ("4301",)),
+        await api.new_client(Role.DATA_EXCHANGE, ("1401",)),
+    ):
+        refused = await outsider.get(path)
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_region")
+    missing = await changzhi.get("/v1/recipients/01a20911-3a3f-7be8-853d-868634976169/eligibility")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    malformed = await changzhi.get("/v1/recipients/not-a-uuid/eligibility")
+    assert (malformed.status_code, malformed.json()["code"]) == (422, "validation_error")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_revoked_key_stops_working_once_the_cache_entry_expires(
+    api: Api, session: AsyncSession
+) -> None:
+    """Authenticated callers are cached per process for PRINCIPAL_TTL_SECONDS
+    (docs/security.md): a revoked key works until then, and not a moment longer."""
+    clock = Clock()
+    api.fastapi.state.principal_cache.clock = clock
+    changzhi = await api.new_client(Role.COUNTY, ("1404",))
+    rid = await _registered(changzhi, [benefit()])
+    _, key = await create_client(session, "to-be-revoked", Role.MOBILE, ())
+    await session.commit()
+    mobile = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.app),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    async with mobile:
+        path = f"/v1/recipients/{rid}/eligibility"
+        assert (await mobile.get(path)).status_code == 200
+        await revoke_client(session, "to-be-revoked")
+        await session.commit()
+        clock.now += PRINCIPAL_TTL_SECONDS - 0.5
+        assert (await mobile.get(path)).status_code == 200  # the bounded staleness
+        clock.now += 0.5
+        refused = await mobile.get(path)
+        assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+        assert refused.headers["www-authenticate"] == "Bearer"

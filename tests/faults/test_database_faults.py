@@ -185,8 +185,14 @@ async def _post(client: httpx.AsyncClient, number: str) -> Outcome:
 async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_restart(
     cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # No rate limits: the caller stays authenticated from the process's cache while the
+    # database is down, and the workers' quick 503s would otherwise exceed the county's rate.
     settings = make_settings(
-        tmp_path, cluster.url, db_connect_timeout_seconds=2, db_statement_timeout_seconds=5
+        tmp_path,
+        cluster.url,
+        db_connect_timeout_seconds=2,
+        db_statement_timeout_seconds=5,
+        rate_limits={},
     )
     app = create_app(settings)
     key = await _client(settings, Role.COUNTY, ("1404",))
