@@ -17,12 +17,12 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import suppress
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.auth import Principal
 from app.db.base import new_id, utcnow
@@ -34,15 +34,18 @@ from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, NotFound
 from app.schemas.payments import PaymentRunCreate, PaymentRunRead, RunCounts
-from app.services import audit
+from app.services import audit, run_workers
 from app.services.policies import today
-from app.services.run_compute import ITEM_FIELDS, Chunk, RunDecider, render_line
+from app.services.run_compute import ITEM_FIELDS, RunDecider, render_line
+from app.services.run_pg import Scope, SpanResult, SpanWork, begin_snapshot, plan
 from app.services.run_store import reading, write_page
 
 __all__ = ["ITEM_FIELDS", "compute_run", "create_run", "get_run", "stream_items", "stream_lines"]
 
 logger = logging.getLogger("certsvc.payment_runs")
 STALE_AFTER = timedelta(minutes=5)
+# Smaller runs on PostgreSQL are decided in the API process: starting workers costs ~1 s.
+POOL_MIN_ITEMS = 50_000
 
 
 def decision_day(month: Month, now: datetime) -> date:
@@ -140,63 +143,114 @@ async def _compute(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UU
         run = await session.get_one(PaymentRun, run_id)
         run.status = "running"
         scope, on, known_at = run.agency_code, run.on, run.known_at
-    digest = hashlib.sha256()
-    seq = page = payable = withheld = stopped = 0
-    writing: asyncio.Task[None] | None = None
-    try:
-        async with reading(sessions.kw["bind"], scope, known_at) as reader:
-            decider = RunDecider(run_id, policies, on, known_at, reader.moratoria)
-            async for chunk in _read_ahead(reader.chunks()):
-                # In a thread, so that the API goes on answering while a chunk is decided.
-                decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
-                body = b"".join(decided.lines)
-                digest.update(body)
-                if writing is not None:
-                    await writing
-                page += 1
-                # Written while the next chunk is read and decided.
-                writing = asyncio.create_task(
-                    write_page(sessions, run_id, page, seq + 1, body, decided.records)
-                )
-                seq += len(decided.lines)
-                payable += decided.payable
-                withheld += decided.withheld
-                stopped += decided.stopped
-            if writing is not None:
-                await writing
-    finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
-            with suppress(asyncio.CancelledError):
-                await writing
+    tally = _Tally(sessions, run_id)
+    engine: AsyncEngine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        await _decide_on_postgres(engine, policies, tally, Scope(scope, known_at), on)
+    else:
+        await _decide_in_process(sessions, policies, tally, Scope(scope, known_at), on)
     async with sessions() as session, session.begin():
         await session.execute(
             update(PaymentRun)
             .where(PaymentRun.id == run_id)
             .values(
                 status="completed",
-                items=seq,
-                payable=payable,
-                withheld=withheld,
-                stopped=stopped,
-                digest=digest.hexdigest(),
+                items=tally.items,
+                payable=tally.payable,
+                withheld=tally.withheld,
+                stopped=tally.stopped,
+                digest=tally.digest.hexdigest(),
                 completed_at=utcnow(),
             )
         )
 
 
-async def _read_ahead(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-    """The chunks, the next one read while the caller works on the current one."""
-    ahead: asyncio.Future[Chunk | None] = asyncio.ensure_future(anext(chunks, None))
-    try:
-        while (chunk := await ahead) is not None:
-            ahead = asyncio.ensure_future(anext(chunks, None))
-            yield chunk
-    finally:
-        if not ahead.done():
-            ahead.cancel()
-            with suppress(asyncio.CancelledError):
-                await ahead
+class _Tally:
+    """The run so far: its pages' digest, in order, and counts; beats the heartbeat."""
+
+    def __init__(self, sessions: SessionMaker, run_id: uuid.UUID) -> None:
+        self.sessions = sessions
+        self.run_id = run_id
+        self.digest = hashlib.sha256()
+        self.items = self.payable = self.withheld = self.stopped = 0
+
+    def add(self, body: bytes, payable: int, withheld: int, stopped: int) -> None:
+        self.digest.update(body)
+        self.items += payable + withheld + stopped
+        self.payable += payable
+        self.withheld += withheld
+        self.stopped += stopped
+
+    async def stored(self, span: SpanResult) -> None:
+        """A span is stored: count it and beat (spans arrive in order)."""
+        self.add(span.body, span.payable, span.withheld, span.stopped)
+        await self.beat()
+
+    async def beat(self) -> None:
+        # Never inside a reading transaction: under its snapshot the run's row could not be
+        # updated (REPEATABLE READ), and it would hold a writer's lock on SQLite.
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(PaymentRun)
+                .where(PaymentRun.id == self.run_id)
+                .values(heartbeat_at=utcnow(), items=self.items)
+            )
+
+
+async def _decide_on_postgres(
+    engine: AsyncEngine, policies: PolicyBook, tally: _Tally, scope: Scope, on: date
+) -> None:
+    """Export a snapshot, plan the spans, and decide them in worker processes (a big run) or
+    here, in a thread (a small one). Pages are hashed in span order either way."""
+    async with engine.connect() as holding:
+        holder = await _driver_connection(holding)
+        async with holder.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await begin_snapshot(holder, None)
+            run, spans = await plan(holder, scope)
+            decider = RunDecider(tally.run_id, policies, on, scope.known_at, run.moratoria)
+            if sum(span.items for span in spans) < POOL_MIN_ITEMS or run_workers.WORKERS < 2:
+                async with engine.connect() as writing:
+                    work = SpanWork(
+                        holder, await _driver_connection(writing), tally.run_id, run, decider
+                    )
+                    for span in spans:
+                        await tally.stored(await work(span, in_thread=True))
+                return
+            spec = run_workers.WorkerSpec(
+                engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                snapshot,
+                tally.run_id,
+                run,
+                policies,
+                on,
+                scope.known_at,
+            )
+            await run_workers.decide_in_workers(spec, spans, tally.stored)
+
+
+async def _driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The pooled connection's asyncpg connection, its transactions left to asyncpg."""
+    await connection.execution_options(isolation_level="AUTOCOMMIT")
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    return raw
+
+
+async def _decide_in_process(
+    sessions: SessionMaker, policies: PolicyBook, tally: _Tally, scope: Scope, on: date
+) -> None:
+    """SQLite: chunks read in one read-only transaction, decided in a thread (the API goes on
+    answering), each written in its own transaction."""
+    seq = page = 0
+    async with reading(sessions.kw["bind"], scope.prefix, scope.known_at) as reader:
+        decider = RunDecider(tally.run_id, policies, on, scope.known_at, reader.moratoria)
+        async for chunk in reader.chunks():
+            decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
+            body = b"".join(decided.lines)
+            page += 1
+            await write_page(sessions, tally.run_id, page, seq + 1, body, decided.records)
+            seq += len(decided.records)
+            tally.add(body, decided.payable, decided.withheld, decided.stopped)
 
 
 def item_line(row: Mapping[Any, Any]) -> bytes:

@@ -12,7 +12,7 @@ holds the two paths equal on a population with every kind of fact.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final
@@ -39,9 +39,10 @@ from app.services.policies import policy_for
 
 # The order the columns are read in; tuples keep a million rows cheap.
 # (recipient_id, benefit_id, benefit_type, agency_code, start_date, approved, external_ref,
-#  funeral_subsidy_area, residence, emergency_contacts), ordered by recipient, then by
-# registration (created_at, id) within a recipient.
-BenefitRow = tuple[str, str, str, str, date, bool, str | None, bool | None, str, int]
+#  funeral_subsidy_area), ordered by recipient, then by registration (created_at, id).
+BenefitRow = tuple[str, str, str, str, date, bool, str | None, bool | None]
+# (residence, emergency_contacts) by recipient id.
+RecipientRow = tuple[str, int]
 # (recipient_id, certification_id, channel, occurred_at, recorded_at, revoked_at): counted only.
 CertificationRow = tuple[str, str, str, datetime, datetime, datetime | None]
 
@@ -113,6 +114,7 @@ class Chunk:
     row is in the run's scope and was registered by its ``known_at``."""
 
     benefits: Sequence[BenefitRow]
+    recipients: Mapping[str, RecipientRow]
     certifications: Iterable[CertificationRow] = ()
     stops: Iterable[tuple[str, StopEventFact]] = ()
     cases: Iterable[tuple[str, CaseFact]] = ()
@@ -190,31 +192,14 @@ class RunDecider:
         Called a million times per run, so written for speed: locals, no per-item helpers."""
         known_at = self.known_at
         on = self.on
-        channels = _CHANNELS
-        certifications: dict[str, list[CertificationFact]] = {}
-        # ``last_record_at``: the latest recording instant by known_at (`FactBook.newest_record`).
-        newest: dict[str, datetime] = {}
-        for rid, cid, channel, occurred, recorded, revoked in chunk.certifications:
-            fact = CertificationFact(cid, channels[channel], occurred, recorded, True, revoked)
-            held = certifications.get(rid)
-            if held is None:
-                certifications[rid] = [fact]
-            else:
-                held.append(fact)
-            if recorded <= known_at:
-                seen = newest.get(rid)
-                if seen is None or recorded > seen:
-                    newest[rid] = recorded
-            if revoked is not None and revoked <= known_at:
-                seen = newest.get(rid)
-                if seen is None or revoked > seen:
-                    newest[rid] = revoked
+        certifications, newest = self._certifications(chunk)
         events = self._events(chunk, newest)
 
         decided = Decided()
         lines = decided.lines
         records = decided.records
         run_id = self.run_id
+        recipients = chunk.recipients
         policies = self._policies
         quiet = self.quiet
         types = _TYPES
@@ -235,12 +220,10 @@ class RunDecider:
             approved,
             external_ref,
             funeral,
-            residence,
-            contacts,
         ) in chunk.benefits:
             if rid != current:
                 current = rid
-                facts = self._recipient(residence, contacts)
+                facts = self._recipient(*recipients[rid])
                 certs = certifications.get(rid, ())
                 recipient_events = events.get(rid, quiet)
                 last_record = newest.get(rid)
@@ -309,6 +292,32 @@ class RunDecider:
                 withheld += 1
         decided.payable, decided.withheld, decided.stopped = payable, withheld, stopped_count
         return decided
+
+    def _certifications(
+        self, chunk: Chunk
+    ) -> tuple[dict[str, list[CertificationFact]], dict[str, datetime]]:
+        """Each recipient's certification facts, and the latest instant among them a decision
+        as of known_at saw (``last_record_at``, as `FactBook.newest_record` has it)."""
+        known_at = self.known_at
+        channels = _CHANNELS
+        certifications: dict[str, list[CertificationFact]] = {}
+        newest: dict[str, datetime] = {}
+        for rid, cid, channel, occurred, recorded, revoked in chunk.certifications:
+            fact = CertificationFact(cid, channels[channel], occurred, recorded, True, revoked)
+            held = certifications.get(rid)
+            if held is None:
+                certifications[rid] = [fact]
+            else:
+                held.append(fact)
+            if recorded <= known_at:
+                seen = newest.get(rid)
+                if seen is None or recorded > seen:
+                    newest[rid] = recorded
+            if revoked is not None and revoked <= known_at:
+                seen = newest.get(rid)
+                if seen is None or revoked > seen:
+                    newest[rid] = revoked
+        return certifications, newest
 
     def _recipient(self, residence: str, contacts: int) -> RecipientFacts:
         key = (residence, contacts)

@@ -1,29 +1,27 @@
-"""Reading a payment run's input and writing its pages and items.
+"""A payment run through SQLAlchemy Core: SQLite's path (PostgreSQL's is app/services/run_pg.py,
+which reads through asyncpg and decides in worker processes; this one works there too).
 
-Reading: one read-only transaction for the whole run, so every chunk sees one database state
-(REPEATABLE READ on PostgreSQL; on SQLite a WAL read transaction). It takes no locks that
-writers wait for, so ingest goes on while a run computes; decisions still ignore anything
-recorded after the run's ``known_at``. Benefits in scope are read in one ordered scan joined
-with their recipients (a server-side cursor), and each chunk's certifications, stop reports,
-cases and steps in one query per kind, columns only. On PostgreSQL the rows come through the
-connection's asyncpg driver as tuples; SQLite goes through SQLAlchemy Core.
+Reading: one read-only transaction for the whole run (on SQLite a WAL reader, which takes no
+lock that writers wait for), so every chunk sees one database state; decisions still ignore
+anything recorded after the run's ``known_at``. Benefits in scope are read in one ordered scan,
+and each chunk's recipients, certifications, stop reports, cases and steps in one query per
+kind, columns only.
 
 Writing: each chunk in its own short transaction on another connection: its page (the NDJSON
-bytes served and hashed), the same items as typed rows for audit queries (COPY on
-PostgreSQL), and the run's heartbeat.
+bytes served and hashed), the same items as typed rows for audit queries, and the run's
+heartbeat.
 """
 
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import exists, insert, select, text, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.base import utcnow
@@ -43,23 +41,22 @@ from app.db.models import (
 )
 from app.domain.enums import BenefitType
 from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
-from app.domain.regions import prefix_bounds
 from app.services.run_compute import (
     ITEM_COLUMNS,
     BenefitRow,
     CertificationRow,
     Chunk,
     ItemRecord,
+    RecipientRow,
 )
 
 # Benefits decided per chunk (one page, one write transaction): a few MB of lines.
 BENEFITS_PER_CHUNK = 10_000
-_CERTIFICATIONS_PER_FETCH = 20_000
 # Bound parameters per IN list on SQLite.
 _IN_CHUNK = 5000
 
 
-class RunReader:
+class CoreReader:
     """A run's input in chunks of whole recipients, all read in one transaction."""
 
     def __init__(self, connection: AsyncConnection, scope: str, known_at: datetime) -> None:
@@ -96,9 +93,6 @@ class RunReader:
             found = await self.connection.scalar(select(exists(model.__table__)))
             self._events[model.__tablename__] = bool(found)
 
-    def chunks(self) -> AsyncIterator[Chunk]:
-        raise NotImplementedError
-
     def _benefits_query(self) -> Any:
         return (
             select(
@@ -110,10 +104,7 @@ class RunReader:
                 Benefit.approved,
                 Benefit.external_ref,
                 Benefit.funeral_subsidy_area,
-                Recipient.residence,
-                Recipient.emergency_contacts,
             )
-            .join(Recipient, Recipient.id == Benefit.recipient_id)
             .where(
                 in_regions(Benefit.agency_code, [self.scope]),
                 Benefit.created_at <= self.known_at,
@@ -198,76 +189,6 @@ class RunReader:
                     )
         return found
 
-
-class PostgresReader(RunReader):
-    """Benefits and certifications through asyncpg directly, as tuples: two ordered scans
-    walked side by side (both by recipient), never a look-up per recipient."""
-
-    _BENEFITS = """
-        SELECT b.recipient_id::text, b.id::text, b.benefit_type, b.agency_code, b.start_date,
-               b.approved, b.external_ref, b.funeral_subsidy_area, r.residence,
-               r.emergency_contacts
-        FROM benefits b JOIN recipients r ON r.id = b.recipient_id
-        WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3
-        ORDER BY b.recipient_id, b.created_at, b.id
-    """
-    # The counted certifications of exactly the recipients the scan above meets, in its order
-    # (a UUID's text sorts as the UUID does).
-    _CERTIFICATIONS = """
-        SELECT c.recipient_id::text, c.id::text, c.channel, c.occurred_at, c.recorded_at,
-               c.revoked_at
-        FROM certifications c
-        WHERE c.counted AND c.recipient_id IN (
-            SELECT b.recipient_id FROM benefits b
-            WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3)
-        ORDER BY c.recipient_id
-    """
-
-    async def chunks(self) -> AsyncIterator[Chunk]:
-        raw = (await self.connection.get_raw_connection()).driver_connection
-        assert raw is not None
-        low, high = prefix_bounds(self.scope)
-        benefit_rows = await raw.cursor(self._BENEFITS, low, high, self.known_at)
-        certification_rows = await raw.cursor(self._CERTIFICATIONS, low, high, self.known_at)
-        pending: list[Any] = []  # certifications fetched, not yet handed out
-        exhausted = False
-        held: list[Any] = []
-        while True:
-            rows = await benefit_rows.fetch(BENEFITS_PER_CHUNK)
-            done = len(rows) < BENEFITS_PER_CHUNK
-            benefits, held = _whole_recipients(held + rows, done)
-            if benefits:
-                last = benefits[-1][0]
-                certifications: list[Any] = []
-                while True:
-                    cut = bisect_right(pending, last, key=_recipient_of)
-                    certifications += pending[:cut]
-                    pending = pending[cut:]
-                    if pending or exhausted:
-                        break
-                    pending = await certification_rows.fetch(_CERTIFICATIONS_PER_FETCH)
-                    exhausted = len(pending) < _CERTIFICATIONS_PER_FETCH
-                events = await self._events_of(
-                    [uuid.UUID(rid) for rid in dict.fromkeys(row[0] for row in benefits)]
-                )
-                yield Chunk(
-                    benefits=cast(Sequence[BenefitRow], benefits),
-                    certifications=cast(list[CertificationRow], certifications),
-                    stops=events["stops"],
-                    cases=events["cases"],
-                    steps=events["steps"],
-                )
-            if done:
-                return
-
-
-def _recipient_of(row: Any) -> str:
-    return cast(str, row[0])
-
-
-class CoreReader(RunReader):
-    """SQLAlchemy Core on any database (SQLite's path): slower, the same rows."""
-
     async def chunks(self) -> AsyncIterator[Chunk]:
         result = await self.connection.stream(self._benefits_query())
         held: list[Any] = []
@@ -281,8 +202,15 @@ class CoreReader(RunReader):
 
     async def _chunk(self, benefits: list[BenefitRow]) -> Chunk:
         ids = [uuid.UUID(rid) for rid in dict.fromkeys(row[0] for row in benefits)]
+        recipients: dict[str, RecipientRow] = {}
         certifications: list[CertificationRow] = []
         for part in _slices(ids, _IN_CHUNK):
+            for person in await self.connection.execute(
+                select(Recipient.id, Recipient.residence, Recipient.emergency_contacts).where(
+                    Recipient.id.in_(part)
+                )
+            ):
+                recipients[str(person.id)] = (str(person.residence), person.emergency_contacts)
             for row in await self.connection.execute(
                 select(
                     Certification.recipient_id,
@@ -304,27 +232,24 @@ class CoreReader(RunReader):
                     )
                 )
         events = await self._events_of(ids)
-        return Chunk(benefits, certifications, events["stops"], events["cases"], events["steps"])
+        return Chunk(
+            benefits,
+            recipients,
+            certifications,
+            events["stops"],
+            events["cases"],
+            events["steps"],
+        )
 
 
 @asynccontextmanager
-async def reading(engine: AsyncEngine, scope: str, known_at: datetime) -> AsyncIterator[RunReader]:
+async def reading(engine: AsyncEngine, scope: str, known_at: datetime) -> AsyncIterator[CoreReader]:
     """A reader of the run's input inside one read-only transaction, rolled back at the end."""
-    postgres = engine.dialect.name == "postgresql"
     async with engine.connect() as opened:
         # On SQLite a deferred BEGIN (app/db/engine.py): a WAL reader that takes no write lock.
-        connection = opened if postgres else await opened.execution_options(read_only=True)
+        connection = await opened.execution_options(read_only=True)
         async with connection.begin() as transaction:
-            reader: RunReader
-            if postgres:
-                await connection.execute(
-                    text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                )
-                # One plan per statement is all a run needs; compiling it per chunk is not.
-                await connection.execute(text("SET LOCAL jit = off"))
-                reader = PostgresReader(connection, scope, known_at)
-            else:
-                reader = CoreReader(connection, scope, known_at)
+            reader = CoreReader(connection, scope, known_at)
             await reader.start()
             try:
                 yield reader
@@ -347,18 +272,7 @@ def _whole_recipients(rows: list[Any], done: bool) -> tuple[list[Any], list[Any]
 
 
 def _benefit_row(row: Any) -> BenefitRow:
-    return (
-        str(row[0]),
-        str(row[1]),
-        str(row[2]),
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        str(row[8]),
-        row[9],
-    )
+    return (str(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5], row[6], row[7])
 
 
 def _slices(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -381,7 +295,7 @@ async def write_page(
     records: list[ItemRecord],
 ) -> None:
     """Store one chunk's page and its items, and beat the run's heartbeat, in one transaction
-    (never the reading one: under its snapshot the run's own row could not be updated)."""
+    (never the reading one)."""
     async with sessions() as session, session.begin():
         await session.execute(
             insert(PaymentRunPage).values(
@@ -392,15 +306,7 @@ async def write_page(
                 body=body,
             )
         )
-        if session.get_bind().dialect.name == "postgresql":
-            connection = await session.connection()
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            await raw.copy_records_to_table(
-                PaymentRunItem.__tablename__, records=records, columns=ITEM_COLUMNS
-            )
-        else:
-            await session.execute(insert(PaymentRunItem), [_item_of(record) for record in records])
+        await session.execute(insert(PaymentRunItem), [_item_of(record) for record in records])
         await session.execute(
             update(PaymentRun)
             .where(PaymentRun.id == run_id)
