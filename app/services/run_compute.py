@@ -167,24 +167,29 @@ class RunDecider:
         self.moratoria = tuple(moratoria)
         # A recipient with no stop, case or step: `Facts.events` gives this value for it.
         self.quiet = LifeEvents(moratoria=self.moratoria)
-        self._policies: dict[tuple[str, str], Policy | AppError] = {}
+        # `policy` fills both: a found policy in the first, a refusal in the second.
+        self._policies: dict[tuple[str, str], Policy] = {}
+        self._refused: dict[tuple[str, str], AppError] = {}
         self._recipients: dict[tuple[str, int], RecipientFacts] = {}
 
     def policy(self, agency_code: str, benefit_type: str) -> Policy:
         """`policy_for`, asked once per agency and benefit type (the run has one day)."""
         key = (agency_code, benefit_type)
         found = self._policies.get(key)
-        if found is None:
+        if found is not None:
+            return found
+        refused = self._refused.get(key)
+        if refused is None:
             try:
                 found = policy_for(
                     self.policies, _PolicyKey(_TYPES[benefit_type], agency_code), self.on
                 )
             except AppError as exc:
-                found = exc
-            self._policies[key] = found
-        if isinstance(found, AppError):
-            raise found
-        return found
+                refused = self._refused[key] = exc
+            else:
+                self._policies[key] = found
+                return found
+        raise refused
 
     def decide(self, chunk: Chunk, first_seq: int) -> Decided:
         """Every benefit of the chunk, numbered from ``first_seq``, in the chunk's order.
@@ -228,9 +233,7 @@ class RunDecider:
                 recipient_events = events.get(rid, quiet)
                 last_record = newest.get(rid)
             assert facts is not None and certs is not None
-            policy = policies.get((agency, btype))
-            if not isinstance(policy, Policy):
-                policy = self.policy(agency, btype)
+            policy = policies.get((agency, btype)) or self.policy(agency, btype)
             answer = evaluate_eligibility(
                 BenefitFacts(bid, types[btype], agency, start, approved, funeral),
                 facts,

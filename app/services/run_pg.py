@@ -198,6 +198,9 @@ async def store_span(
     records: list[ItemRecord],
 ) -> None:
     """Insert the span's page and its items (COPY), inside the caller's transaction."""
+    # No wait for this commit to reach the disk: the run is completed only by a later,
+    # durable commit, and WAL order makes every earlier commit durable with it.
+    await connection.execute("SET LOCAL synchronous_commit = off")
     await connection.execute(
         "INSERT INTO payment_run_pages (run_id, page, first_seq, items, body)"
         " VALUES ($1, $2, $3, $4, $5)",

@@ -32,6 +32,7 @@ from typing import IO, Any
 import asyncpg
 
 from app.domain.policy import PolicyBook
+from app.logs import configure_logging
 from app.services.run_compute import RunDecider
 from app.services.run_pg import RunInput, Span, SpanResult, SpanWork, begin_snapshot
 
@@ -172,7 +173,7 @@ def main() -> None:
     """Decide the spans that arrive on stdin until it ends."""
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries answers only
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    configure_logging(os.environ.get("CERTSVC_LOG_LEVEL", "WARNING"))
     spec = _read(source)
     if not isinstance(spec, WorkerSpec):
         raise SystemExit("no run given")
