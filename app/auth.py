@@ -75,6 +75,16 @@ class Principal:
 
 # How long a process may go on accepting a key after it was revoked (docs/security.md).
 PRINCIPAL_TTL_SECONDS = 5.0
+# In the last second of an entry's life one request looks the key up again while the others
+# keep using the entry, so a busy client never has all its requests miss at once.
+PRINCIPAL_REFRESH_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    principal: Principal
+    expires: float
+    refreshing: bool = False
 
 
 @dataclass
@@ -85,21 +95,30 @@ class PrincipalCache:
     not state: every process builds its own, and losing it costs one look-up per key."""
 
     ttl: float = PRINCIPAL_TTL_SECONDS
+    refresh: float = PRINCIPAL_REFRESH_SECONDS
     max_entries: int = 10_000
     clock: Callable[[], float] = time.monotonic
-    _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+    _entries: dict[str, _Entry] = field(default_factory=dict)
 
     def get(self, key_digest: str) -> Principal | None:
+        """The cached caller, or None: look the key up (and `put` or `discard` it)."""
         entry = self._entries.get(key_digest)
         if entry is None:
             return None
-        expires, principal = entry
-        if self.clock() >= expires:
+        now = self.clock()
+        if now >= entry.expires:
             del self._entries[key_digest]
             return None
-        return principal
+        if not entry.refreshing and now >= entry.expires - self.refresh:
+            entry.refreshing = True  # this caller looks it up; the others keep the entry
+            return None
+        return entry.principal
 
     def put(self, key_digest: str, principal: Principal) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # bounded memory whatever the callers send
-        self._entries[key_digest] = (self.clock() + self.ttl, principal)
+        self._entries[key_digest] = _Entry(principal, self.clock() + self.ttl)
+
+    def discard(self, key_digest: str) -> None:
+        """The key was found unknown or revoked: no request may use the entry any more."""
+        self._entries.pop(key_digest, None)

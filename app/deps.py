@@ -53,6 +53,7 @@ async def get_principal(
     if principal is None:
         client = await authenticate(session, credentials.credentials)
         if client is None:
+            cache.discard(digest)
             raise Unauthorized("the API key is unknown or revoked", headers=challenge)
         principal = Principal.of(client)
         cache.put(digest, principal)
