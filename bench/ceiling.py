@@ -1,51 +1,56 @@
-"""The ceiling for a point read: a bare ASGI app, served by uvicorn with the settings
-`certsvc serve` uses, whose endpoint reads one recipient by primary key with an asyncpg pool.
+"""The ceilings for a point read, and what the load drivers can drive.
 
     python -m bench.ceiling [--seconds 10] [--connections 32] [--driver auto|wrk|python]
-    python -m bench.ceiling serve --port 8811        # just serve it (bench.point_eligibility)
+    python -m bench.ceiling serve --port 8811   # just the bare one (bench.point_eligibility)
 
-Any path holding a UUID segment (so the very paths of the eligibility benchmark,
-``/v1/recipients/{id}/eligibility``) answers that recipient's row as JSON: ``SELECT id,
-id_masked, birth_date, residence, emergency_contacts FROM recipients WHERE id = $1``. ``/ping``
-answers without touching the database, ``/ready`` once the pool is open. No framework, no
-routing table, no validation, no ORM: what is left is uvicorn, the event loop, one asyncpg
-round trip and orjson.
+Two ceilings read one recipient by primary key (``SELECT id, id_masked, birth_date, residence,
+emergency_contacts FROM recipients WHERE id = $1``) through the service's own asyncpg read pool
+(app/db/read_pool.py: as many connections as CERTSVC_DB_POOL_SIZE, no reset round trip) and
+answer it as JSON with orjson:
 
-Run alone, it measures the row endpoint against ``/ping`` (the HTTP-only ceiling of the same
-server) and, when wrk is installed, the row endpoint once more with the Python driver, to show
-which driver can saturate the server. Needs CERTSVC_DATABASE_URL (PostgreSQL, the bench DB).
+- in the same server setup (the issue's reference): ``GET /bench/ceiling/{id}`` of `certsvc
+  serve` itself, with CERTSVC_BENCH_CEILING set: the same create_app, middleware stack and
+  uvicorn settings as every endpoint (app/routers/ceiling.py);
+- a bare ASGI app below (`serve`): no framework, no routing table, no validation, no
+  middleware; any path holding a UUID segment (so the very paths of the eligibility benchmark)
+  answers that recipient's row. What is left is uvicorn, the event loop, the pool round trip
+  and orjson. ``/ping`` answers without the database, ``/ready`` once the pool is open.
+
+Run alone, it measures both row endpoints against the HTTP-only figures of the same servers
+(the app's ``/healthz``, the bare app's ``/ping``) and, when wrk is installed, the bare row
+endpoint once more with the Python driver, to show which driver can saturate the server.
+Needs CERTSVC_DATABASE_URL (PostgreSQL, the bench DB).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import asyncpg
 import orjson
 
-from app.settings import get_settings
+from app.db.read_pool import ReadPool, create_read_pool
+from app.routers.ceiling import ROW_QUERY
+from app.settings import Settings, get_settings
 from bench import harness
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-ROW_QUERY = (
-    "SELECT id, id_masked, birth_date, residence, emergency_contacts FROM recipients WHERE id = $1"
-)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class CeilingApp:
-    """Raw ASGI: lifespan opens and closes the pool; http does one fetchrow."""
+    """Raw ASGI: lifespan opens and closes the read pool; http does one fetchrow."""
 
-    def __init__(self, dsn: str, pool_size: int) -> None:
-        self.dsn, self.pool_size = dsn, pool_size
-        self.pool: asyncpg.Pool | None = None
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: ReadPool | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -59,10 +64,8 @@ class CeilingApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # The same number of connections the service's engine may open.
-                self.pool = await asyncpg.create_pool(
-                    self.dsn, min_size=self.pool_size, max_size=2 * self.pool_size
-                )
+                # The very pool the service reads eligibility through.
+                self.pool = await create_read_pool(self.settings)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.pool is not None:
@@ -90,8 +93,7 @@ class CeilingApp:
 def serve(port: int) -> None:
     import uvicorn
 
-    settings = get_settings()
-    app = CeilingApp(harness.asyncpg_dsn(), settings.db_pool_size)
+    app = CeilingApp(get_settings())
     # The keyword arguments of app.cli._serve, so that loop and HTTP parser ("auto": uvloop and
     # httptools when installed) and the per-request work of uvicorn itself are the same.
     uvicorn.run(
@@ -117,30 +119,50 @@ def measure(args: argparse.Namespace) -> None:
             await connection.close()
 
     ids = asyncio.run(sample())
+    os.environ["CERTSVC_BENCH_CEILING"] = "1"  # for the certsvc server started below
     with harness.scratch_dir("bench-ceiling-") as folder:
-        rows_file = folder / "paths.txt"
-        rows_file.write_text("".join(f"/v1/recipients/{i}/eligibility\n" for i in ids))
-        ping_file = folder / "ping.txt"
-        ping_file.write_text("/ping\n")
+        raw_rows = folder / "raw-rows.txt"
+        raw_rows.write_text("".join(f"/v1/recipients/{i}/eligibility\n" for i in ids))
+        app_rows = folder / "app-rows.txt"
+        app_rows.write_text("".join(f"/bench/ceiling/{i}\n" for i in ids))
+        ping = folder / "ping.txt"
+        ping.write_text("/ping\n")
+        healthz = folder / "healthz.txt"
+        healthz.write_text("/healthz\n")
         runs: list[tuple[str, harness.LoadResult]] = []
-        with harness.ceiling_server(args.port) as server:
-            harness.check_get(server, "/v1/recipients/" + ids[0], "none")
+        with (
+            harness.ceiling_server(args.port) as raw,
+            harness.certsvc_server(args.app_port) as service,
+        ):
+            harness.check_get(raw, "/v1/recipients/" + ids[0], "none")
+            harness.check_get(service, f"/bench/ceiling/{ids[0]}", "none")
             plan = [
-                ("one asyncpg row", rows_file, driver),
-                ("/ping, no database", ping_file, driver),
+                ("same app: one asyncpg row", service, app_rows, driver),
+                ("same app: /healthz, no database", service, healthz, driver),
+                ("raw ASGI: one asyncpg row", raw, raw_rows, driver),
+                ("raw ASGI: /ping, no database", raw, ping, driver),
             ]
             if driver == "wrk":
-                plan.append(("one asyncpg row", rows_file, "python"))
-            for label, paths, which in plan:
+                plan.append(("raw ASGI: one asyncpg row", raw, raw_rows, "python"))
+            for label, server, paths, which in plan:
                 harness.get_load(which, server, paths, "none", args.warmup, args.connections)
                 result = harness.get_load(
                     which, server, paths, "none", args.seconds, args.connections
                 )
                 runs.append((label, result))
-    print(f"\nceiling server: {harness.accelerators()}; {args.connections} connections")
-    baseline = runs[1][1].per_second
+    print(f"\nceiling servers: {harness.accelerators()}; {args.connections} connections")
+    baseline = runs[3][1].per_second
     harness.print_table(
-        ["endpoint", "driver", "req/s", "p50 ms", "p99 ms", "vs /ping", *harness.USAGE_HEADERS],
+        [
+            "endpoint",
+            "driver",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU µs/req",
+            "vs raw /ping",
+            *harness.USAGE_HEADERS,
+        ],
         [
             (
                 label,
@@ -148,6 +170,7 @@ def measure(args: argparse.Namespace) -> None:
                 f"{r.per_second:,.0f}",
                 f"{r.p50_ms:.1f}",
                 f"{r.p99_ms:.1f}",
+                f"{1e6 * r.server_cpu / max(r.items, 1):,.0f}",
                 harness.ratio(r.per_second, baseline),
                 *r.usage(),
             )
@@ -164,7 +187,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("action", nargs="?", choices=["measure", "serve"], default="measure")
-    parser.add_argument("--port", type=int, default=8811)
+    parser.add_argument("--port", type=int, default=8811, help="the bare ASGI ceiling")
+    parser.add_argument("--app-port", type=int, default=8816, help="certsvc with the ceiling")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=32)
