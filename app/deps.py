@@ -22,13 +22,23 @@ from app.settings import Settings
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: begun by its first statement, committed once when the
-    endpoint returns, before the response is sent; rolled back (by closing the session) when
-    anything raises. A request that runs no statement (a cached caller reading through the
-    read pool) begins and commits nothing, which saves a tenth of a millisecond."""
-    async with request.state.sessionmaker() as session:
+    endpoint returns, before the response is sent; rolled back when anything raises.
+
+    A request that runs no statement (a cached caller reading through the read pool) begins,
+    commits and closes nothing: on the hot read path that saves about a tenth of a
+    millisecond. (No ``async with`` either: AsyncSession's exit shields its close in a new
+    task, and FastAPI already shields this exit from cancellation.)"""
+    session: AsyncSession = request.state.sessionmaker()
+    began = False
+    try:
         yield session
-        if session.in_transaction():
+        began = session.in_transaction()
+        if began:
             await session.commit()
+    finally:
+        # Closing rolls back what is left and returns the connection to the pool.
+        if began or session.in_transaction():
+            await session.close()
 
 
 # scope="function": the commit happens before the response leaves, so a failed commit is an
