@@ -18,6 +18,7 @@ does it; PostgreSQL ends a transaction left idle longer than `_IDLE_IN_TRANSACTI
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import pickle
@@ -181,8 +182,14 @@ def main() -> None:
     work: SpanWork | None = None
     try:
         work = loop.run_until_complete(_open(spec))
+        # A span builds ~100,000 objects that live until it is stored: the cyclic collector
+        # would scan them again and again (a third of the decide time). Collect once per span
+        # instead, over the span's objects only (what exists now is frozen out of it).
+        gc.freeze()
+        gc.disable()
         while (span := _read(source)) is not None:
             _write(sink, loop.run_until_complete(work(span)))
+            gc.collect()
     except Exception as exc:
         logger.exception("payment run worker failed", extra={"run_id": str(spec.run_id)})
         _write(sink, type(exc).__name__)
