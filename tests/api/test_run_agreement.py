@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import selectinload
 
 from app.db.engine import create_sessionmaker
-from app.db.models import PaymentRunPage, Recipient
+from app.db.models import PaymentRun, PaymentRunPage, Recipient
 from app.domain.eligibility import evaluate_eligibility
 from app.domain.enums import Role
 from app.domain.policy import load_policies
@@ -367,3 +367,34 @@ async def test_a_run_without_pages_is_served_from_its_items_byte_for_byte(
         )
     again = await people.payment.get(f"/v1/payment-runs/{run['run_id']}/items")
     assert again.content == raw
+
+
+async def test_a_run_whose_process_died_is_recomputed_identically(
+    committing_api: Api, database: Database
+) -> None:
+    people = await _population(committing_api, seed=9, size=12)
+    committing_api.set_now(RUN_AT)
+    run, raw = await _run(people.payment, "14")
+    # As if its process had died half-way ten minutes ago: running, some pages missing.
+    run_id = uuid.UUID(run["run_id"])
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(
+                status="running",
+                digest=None,
+                heartbeat_at=datetime.fromisoformat(RUN_AT) - timedelta(minutes=10),
+            )
+        )
+        await connection.execute(
+            delete(PaymentRunPage).where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > 1)
+        )
+    again = await people.payment.post(
+        "/v1/payment-runs", json={"month": "2026-06", "agency_code": "14"}
+    )
+    assert (again.status_code, again.json()["run_id"]) == (201, run["run_id"])
+    restarted = (await people.payment.get(f"/v1/payment-runs/{run['run_id']}")).json()
+    assert restarted["status"] == "completed"
+    assert (restarted["digest"], restarted["counts"]) == (run["digest"], run["counts"])
+    assert (await people.payment.get(f"/v1/payment-runs/{run['run_id']}/items")).content == raw
