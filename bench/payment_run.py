@@ -165,6 +165,7 @@ async def run_and_stream(
         run = answer.json()
         figures["run_id"] = run["run_id"]
         shown = started
+        polls: list[float] = []
         while run["status"] not in ("completed", "failed"):
             if time.monotonic() - started > args.timeout:
                 figures["timed_out"] = True
@@ -172,13 +173,17 @@ async def run_and_stream(
                 figures["compute_s"] = time.monotonic() - started
                 return figures
             await asyncio.sleep(0.5)
+            asked = time.monotonic()
             run = (await http.get(f"/v1/payment-runs/{run['run_id']}")).json()
+            # How the API answers while the run computes: the polls are requests like any.
+            polls.append(time.monotonic() - asked)
             if time.monotonic() - shown > 15:
                 shown = time.monotonic()
                 elapsed = shown - started
                 print(f"  {elapsed:5.0f} s: {run['status']}, {run['items']:,} items", flush=True)
         figures["compute_s"] = time.monotonic() - started
         figures["run"] = run
+        figures["polls"] = sorted(polls)
         if run["status"] == "failed":
             raise SystemExit(f"the run failed: {run}")
         sampler.phase = "stream"
@@ -293,6 +298,7 @@ def main() -> None:
 
     compute_s, stream_s = float(figures["compute_s"]), float(figures["stream_s"])
     total = compute_s + stream_s
+    polls = list(figures.get("polls", []))  # type: ignore[call-overload]
     server_cpu = float(figures["server_cpu_s"])
     workers_cpu = float(figures["workers_cpu_s"])
     # The run's own timestamps: creation to completion without the polling granularity.
@@ -367,6 +373,12 @@ def main() -> None:
                 f"{(server_cpu + workers_cpu) / run['items'] * 1e6:,.1f} µs",
             ),
             ("client CPU while streaming", f"{figures['client_cpu_s']:,.1f} s"),
+            (
+                f"GET run status while computing ({len(polls)} polls): median / max",
+                f"{polls[len(polls) // 2] * 1000:,.0f} / {polls[-1] * 1000:,.0f} ms"
+                if polls
+                else "-",
+            ),
         ],
     )
 
