@@ -9,6 +9,7 @@ checkout; a read that meets a dead or unreachable database raises one of CONNECT
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +42,15 @@ class ReadPool:
     acquire_timeout: float
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        async with self.pool.acquire(timeout=self.acquire_timeout) as connection:
+        # asyncio.timeout rather than acquire(timeout=…), whose wait_for starts a task for
+        # every checkout.
+        async with asyncio.timeout(self.acquire_timeout):
+            connection = await self.pool.acquire()
+        try:
             row: asyncpg.Record | None = await connection.fetchrow(query, *args)
             return row
+        finally:
+            await self.pool.release(connection)
 
     async def close(self) -> None:
         await self.pool.close()
