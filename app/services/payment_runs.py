@@ -124,8 +124,8 @@ async def create_run(
 
 
 async def compute_run(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UUID) -> None:
-    """Decide every benefit in scope, a chunk of recipients per transaction, then seal the run
-    with its digest. Errors mark the run failed (a new request restarts it)."""
+    """Decide every benefit in scope, storing it span by span, then seal the run with its
+    digest. Errors mark the run failed (a new request restarts it)."""
     try:
         await _compute(sessions, policies, run_id)
     except Exception as exc:
