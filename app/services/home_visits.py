@@ -3,7 +3,7 @@
 A request is open, then assigned to a visitor; it ends completed, when a passed home_visit
 certification of the same recipient names it (details.request_id), or failed, when the visit
 could not certify (POST …/outcome). Certification ingest (single or batch) completes the
-request in the certifying transaction through `complete_from_certification`; legacy imports
+request in the certifying transaction through `complete_from_certifications`; legacy imports
 predate any request made in this service, so they name none.
 """
 
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db import native
 from app.db.filters import in_regions
 from app.db.models import Certification, HomeVisitRequest, VerificationCase
 from app.domain.enums import BenefitType, CertificationResult, Channel, Role
@@ -231,52 +233,79 @@ async def _audit(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StoredVisit:
+    """What `complete_from_certifications` needs of a certification just stored."""
+
+    certification_id: uuid.UUID
+    recipient_id: uuid.UUID
+    channel: Channel
+    result: CertificationResult
+    request_ref: str | None  # details.request_id, as sent
+    recorded_at: datetime
+
+
 async def complete_from_certification(session: AsyncSession, certification_id: uuid.UUID) -> None:
-    """For certification ingest, right after storing a certification: complete the request
-    it names at once (reads would otherwise do it on their next look)."""
-    row = (
-        await session.execute(
-            select(
-                Certification.recipient_id,
-                Certification.home_visit_request_id,
-                Certification.recorded_at,
-            ).where(Certification.id == certification_id, *_completing())
-        )
-    ).one_or_none()
-    request_id = None if row is None else _request_id(row.home_visit_request_id)
-    if row is None or request_id is None:
-        return
-    completed = await session.scalar(
-        update(HomeVisitRequest)
-        .where(
-            HomeVisitRequest.id == request_id,
-            HomeVisitRequest.recipient_id == row.recipient_id,
-            HomeVisitRequest.status.in_(ACTIVE),
-        )
-        .values(status="completed", certification_id=certification_id, updated_at=row.recorded_at)
-        .returning(HomeVisitRequest.id)
-        .execution_options(synchronize_session=False)
-    )
-    if completed is not None:
-        await audit.record(
-            session,
-            None,
-            "home_visit_request.completed",
-            "home_visit_request",
-            completed,
+    """`complete_from_certifications` for one stored certification, read back by its id."""
+    row = await session.get(Certification, certification_id)
+    if row is not None and row.revoked_at is None:
+        visit = StoredVisit(
+            row.id,
+            row.recipient_id,
+            row.channel,
+            row.result,
+            row.home_visit_request_id,
             row.recorded_at,
-            recipient_id=row.recipient_id,
-            detail={"certification_id": str(certification_id)},
         )
+        await complete_from_certifications(session, [visit])
 
 
-def _completing() -> list[ColumnElement[bool]]:
-    return [
-        Certification.channel == Channel.HOME_VISIT,
-        Certification.result == CertificationResult.PASSED,
-        Certification.revoked_at.is_(None),
-        Certification.home_visit_request_id.is_not(None),
-    ]
+async def complete_from_certifications(
+    session: AsyncSession, certifications: Sequence[StoredVisit]
+) -> None:
+    """For certification ingest, right after storing certifications: complete at once the
+    requests that passed home visits name (reads would otherwise do it on their next look).
+    Of several naming one request, the first completes it."""
+    entries = []
+    seen: set[uuid.UUID] = set()
+    for certification in certifications:
+        if (certification.channel, certification.result) != (
+            Channel.HOME_VISIT,
+            CertificationResult.PASSED,
+        ):
+            continue
+        request_id = _request_id(certification.request_ref)
+        if request_id is None or request_id in seen:
+            continue
+        seen.add(request_id)
+        completed = await session.scalar(
+            update(HomeVisitRequest)
+            .where(
+                HomeVisitRequest.id == request_id,
+                HomeVisitRequest.recipient_id == certification.recipient_id,
+                HomeVisitRequest.status.in_(ACTIVE),
+            )
+            .values(
+                status="completed",
+                certification_id=certification.certification_id,
+                updated_at=certification.recorded_at,
+            )
+            .returning(HomeVisitRequest.id)
+            .execution_options(synchronize_session=False)
+        )
+        if completed is not None:
+            entries.append(
+                audit.Entry(
+                    certification.recorded_at,
+                    None,
+                    "home_visit_request.completed",
+                    "home_visit_request",
+                    completed,
+                    certification.recipient_id,
+                    {"certification_id": str(certification.certification_id)},
+                )
+            )
+    await audit.record_many(native.Db.of(session), entries)
 
 
 def _request_id(named: str | None) -> uuid.UUID | None:
