@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
+from app.db.read_pool import ReadPool
 from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep, SettingsDep
 from app.routers.responses import problems
 from app.schemas.certifications import (
@@ -17,22 +18,25 @@ from app.schemas.certifications import (
     CertificationRevoke,
 )
 from app.schemas.common import Page
+from app.services import certification_ingest as ingestion
 from app.services import certifications as service
 
 router = APIRouter(tags=["certifications"])
 
 
 async def get_ingest(
+    request: Request,
     principal: PrincipalDep,
     protector: ProtectorDep,
     policies: PoliciesDep,
     settings: SettingsDep,
     now: NowDep,
-) -> service.Ingest:
-    return service.Ingest(principal, protector, policies, now, settings.max_backdate_days)
+) -> ingestion.Ingest:
+    pool: ReadPool | None = request.state.read_pool
+    return ingestion.Ingest(principal, protector, policies, now, settings.max_backdate_days, pool)
 
 
-IngestDep = Annotated[service.Ingest, Depends(get_ingest)]
+IngestDep = Annotated[ingestion.Ingest, Depends(get_ingest)]
 
 
 @router.post(
@@ -54,7 +58,7 @@ async def post_certification(
 ) -> CertificationRead:
     """Store a certification with its channel's evidence, exactly once per `source_ref` (or
     `Idempotency-Key`), and answer with every benefit's new validity."""
-    read, created = await service.record_certification(session, ingest, body, idempotency_key)
+    read, created = await ingestion.record_certification(session, ingest, body, idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
     return read
@@ -68,9 +72,10 @@ async def post_certification(
 )
 async def post_certification_batch(
     body: CertificationBatch, session: SessionDep, ingest: IngestDep
-) -> BatchResult:
+) -> Response:
     """Each item succeeds (201, or 200 for a replay) or fails with its own problem."""
-    return await service.record_batch(session, ingest, body.items)
+    content = await ingestion.record_batch(session, ingest, body.items)
+    return Response(content, media_type="application/json")
 
 
 @router.get(

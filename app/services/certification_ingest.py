@@ -1,0 +1,696 @@
+"""Certification ingest: who may post what, what counts, exactly-once, and validity at once.
+
+One certification (`record_certification`) and a batch (`record_batch`) take the same path,
+set-based, so that a batch of a thousand costs a fixed number of statements rather than a
+thousand times one: the recipients of every item are read in one statement and their facts in
+one `load_facts`; each item is judged in Python; the new rows are inserted in one statement
+(``ON CONFLICT DO NOTHING``), their audit entries in another and their outbox events in a
+third; only then is each answer computed by the engine, in request order, so that an item sees
+the items of its recipient before it and none after. Every check runs before anything is
+written, so an item that fails leaves nothing behind.
+
+Exactly once: a source_ref or Idempotency-Key is claimed by the first item of the request that
+passes the checks; a later item with the same key answers as a replay of it (200, or 409 when
+its body differs), as two sequential requests would. A key already stored makes the insert
+skip the row, and the item answers as a replay of the stored one; so does an item that failed
+a check when its key is stored (the replay is answered before the checks, as it always was).
+"""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.auth import Principal
+from app.db import native
+from app.db.base import new_ids
+from app.db.models import Recipient
+from app.db.read_pool import ReadPool
+from app.domain.eligibility import BenefitFacts, Eligibility, RecipientFacts, evaluate_eligibility
+from app.domain.enums import BenefitType, CertificationResult, Channel, ManualMode, Residence, Role
+from app.domain.events import CaseOutcome, LifeEvents, StopReason
+from app.domain.policy import Policy, PolicyBook
+from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, validation_problem
+from app.protection import IdProtector, RequestDigest
+from app.schemas.certifications import (
+    AnyCertificationCreate,
+    BenefitValidity,
+    CertificationCreate,
+    CertificationRead,
+)
+from app.schemas.channels import ConsularAppDetails, FaceDetails, details_columns
+from app.services import audit
+from app.services.cases import open_case
+from app.services.certification_store import (
+    NewCertification,
+    Stored,
+    find_by_keys,
+    insert_certifications,
+    load_people,
+    read_document,
+    render_json,
+    to_read,
+    utc,
+)
+from app.services.facts import (
+    BenefitRow,
+    FactBook,
+    Facts,
+    RecipientRow,
+    benefit_facts,
+    load_facts,
+    load_recipient_facts,
+    recipient_facts,
+)
+from app.services.home_visits import StoredVisit, complete_from_certifications
+from app.services.id_lookup import find_recipient_ids
+from app.services.outbox import Event, EventType
+from app.services.policies import policy_for, today
+
+CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
+    Role.MOBILE: frozenset({Channel.FACE, Channel.CONSULAR_APP}),
+    Role.COUNTY: frozenset({Channel.MANUAL, Channel.GRASSROOTS_TERMINAL, Channel.HOME_VISIT}),
+    Role.DATA_EXCHANGE: frozenset({Channel.DATA_MATCH}),
+    Role.PAYMENT: frozenset(),
+    Role.ADMIN: frozenset(Channel),
+}
+FUTURE_TOLERANCE = timedelta(minutes=5)
+SELF_SERVICE = frozenset(
+    {Channel.FACE, Channel.CONSULAR_APP, Channel.GRASSROOTS_TERMINAL, Channel.HOME_VISIT}
+)
+_BODY = TypeAdapter[AnyCertificationCreate](CertificationCreate)
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """Everything a certification is judged against, fixed for one request."""
+
+    principal: Principal
+    protector: IdProtector
+    policies: PolicyBook
+    now: datetime
+    max_backdate_days: int
+    # PostgreSQL's bare pool (app/db/read_pool.py), where the common case writes.
+    pool: ReadPool | None = None
+
+
+async def record_certification(
+    session: AsyncSession,
+    ingest: Ingest,
+    body: AnyCertificationCreate,
+    idempotency_key: str | None = None,
+) -> tuple[CertificationRead, bool]:
+    """Store one certification exactly once; return it with every benefit's new validity and
+    whether it was created (False: a replay of the same request, answered with the original)."""
+    [item] = await _ingest(session, ingest, [_Item(0, body, idempotency_key)])
+    if item.problem is not None:
+        raise item.problem
+    assert item.answer is not None and item.answers is not None
+    benefits = [
+        BenefitValidity.model_construct(
+            benefit_id=benefit.id,
+            status=answer.status,
+            payable=answer.payable,
+            valid_through=answer.valid_through,
+            next_due=answer.next_due,
+        )
+        for benefit, answer in item.answers
+    ]
+    return to_read(item.answer, benefits), item.created
+
+
+async def record_batch(session: AsyncSession, ingest: Ingest, items: list[dict[str, Any]]) -> bytes:
+    """Each item succeeds or fails on its own; the results in request order, as the JSON of a
+    `BatchResult` (written straight from the records: a thousand models cost more to build
+    and render than the rest of the answer)."""
+    with _collection_paused():
+        return await _record_batch(session, ingest, items)
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Without the cycle collector. A batch allocates some 10^5 objects that all live until
+    its answer is written, so the collector, run every 700 allocations, keeps promoting and
+    rescanning them and the whole heap: 40 % of a batch's CPU, measured. Nothing a batch
+    allocates forms cycles that outlive it; reference counting frees it all. Batches overlap
+    on the event loop: the last one to finish turns the collector back on."""
+    if _paused[0] == 0:
+        _paused[1] = gc.isenabled()
+        gc.disable()
+    _paused[0] += 1
+    try:
+        yield
+    finally:
+        _paused[0] -= 1
+        if _paused[0] == 0 and _paused[1]:
+            gc.enable()
+
+
+# Batches in progress, and whether the collector was on before the first of them.
+_paused: list[Any] = [0, False]
+
+
+async def _record_batch(
+    session: AsyncSession, ingest: Ingest, items: list[dict[str, Any]]
+) -> bytes:
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    valid = []
+    for index, raw in enumerate(items):
+        try:
+            valid.append(_Item(index, _BODY.validate_python(raw), None))
+        except ValidationError as exc:
+            invalid = validation_problem(exc.errors()).model_dump(mode="json")
+            results[index] = _result(index, 422, None, invalid)
+    for item in await _ingest(session, ingest, valid):
+        if item.problem is not None:
+            problem = item.problem.to_problem().model_dump(mode="json")
+            results[item.index] = _result(item.index, item.problem.status, None, problem)
+        else:
+            assert item.answer is not None and item.answers is not None
+            benefits = [
+                {
+                    "benefit_id": benefit.id,
+                    "status": answer.status,
+                    "payable": answer.payable,
+                    "valid_through": answer.valid_through,
+                    "next_due": answer.next_due,
+                }
+                for benefit, answer in item.answers
+            ]
+            document = read_document(item.answer, benefits)
+            results[item.index] = _result(item.index, 201 if item.created else 200, document, None)
+    return render_json({"results": results})
+
+
+def _result(
+    index: int, status: int, certification: dict[str, Any] | None, problem: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A `BatchItemResult`, field for field."""
+    return {"index": index, "status": status, "certification": certification, "problem": problem}
+
+
+# --- the set-based path ---------------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class _Item:
+    index: int
+    body: AnyCertificationCreate
+    idempotency_key: str | None
+    digest: RequestDigest | None = None
+    problem: AppError | None = None
+    # The problem may give way to a replay: set for the checks made after the replay look-up
+    # of old (everything but the role), not for the role.
+    replay_first: bool = False
+    # An earlier item of this request that claimed one of this item's keys.
+    twin: _Item | None = None
+    new: NewCertification | None = None
+    after_death: bool = False
+    answer: Stored | None = None
+    created: bool = False
+    # Each benefit's answer with this certification (and the request's earlier ones).
+    answers: list[tuple[BenefitRow, Eligibility]] | None = None
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        keys = []
+        if self.body.source_ref is not None:
+            keys.append(("source_ref", self.body.source_ref))
+        if self.idempotency_key is not None:
+            keys.append(("idempotency_key", self.idempotency_key))
+        return keys
+
+
+@dataclass
+class _Facts:
+    """What the judging and the answers read: the recipients named and their facts, and the
+    policies in force, looked up once per request."""
+
+    ingest: Ingest
+    people: dict[uuid.UUID, RecipientRow] = field(default_factory=dict)
+    by_number: dict[str, uuid.UUID] = field(default_factory=dict)
+    book: FactBook = field(default_factory=lambda: FactBook({}, []))
+    _known: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    _policies: dict[tuple[str, BenefitType, date], Policy | AppError] = field(default_factory=dict)
+    _inputs: dict[uuid.UUID, _Inputs] = field(default_factory=dict)
+    _incarcerated: dict[uuid.UUID, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        now = self.ingest.now
+        self.on = today(now)  # the day every answer is for
+        self.recorded_at = utc(now)
+        # occurred_at must lie in [earliest, latest]
+        self.earliest = now - timedelta(days=self.ingest.max_backdate_days)
+        self.latest = now + FUTURE_TOLERANCE
+
+    async def load(self, session: AsyncSession, ids: set[uuid.UUID]) -> None:
+        """The recipients with these ids, with their facts: one statement for one recipient
+        (the point read's), a fixed few for many."""
+        if not ids:
+            return
+        if len(ids) == 1:
+            [recipient_id] = ids
+            loaded = await load_recipient_facts(session, recipient_id, self.ingest.pool)
+            if loaded is None:
+                return
+            recipient, book = loaded
+            people: Sequence[RecipientRow] = [recipient]
+        else:
+            people = await load_people(native.Db.of(session), ids)
+            book = await load_facts(session, [person.id for person in people])
+        self.people.update((person.id, person) for person in people)
+        self.book.by_recipient.update(book.by_recipient)
+        self.book.moratoria[:] = book.moratoria
+
+    def facts(self, person: RecipientRow) -> Facts:
+        return self.book.by_recipient[person.id]
+
+    def add(self, stored: Stored) -> None:
+        """A counted certification the next answers for its recipient include."""
+        if not stored.counted:
+            return
+        facts = self.book.by_recipient[stored.recipient_id].certifications
+        known = self._known.get(stored.recipient_id)
+        if known is None:
+            known = self._known[stored.recipient_id] = {c.certification_id for c in facts}
+        if str(stored.id) not in known:
+            known.add(str(stored.id))
+            facts.append(stored.fact())
+
+    def policy(self, benefit: BenefitRow, day: date) -> Policy:
+        """`policy_for`, remembered (its refusal too) for the request."""
+        key = (benefit.agency_code, benefit.benefit_type, day)
+        found = self._policies.get(key)
+        if found is None:
+            try:
+                found = policy_for(self.ingest.policies, benefit, day)
+            except AppError as exc:
+                found = exc
+            self._policies[key] = found
+        if isinstance(found, AppError):
+            raise found
+        return found
+
+    def inputs(self, person: RecipientRow) -> _Inputs:
+        """What the engine reads of a recipient besides certifications; raises what answering
+        for it today would (a benefit no policy covers), before anything is stored."""
+        inputs = self._inputs.get(person.id)
+        if inputs is None:
+            benefits = tuple(
+                (benefit, benefit_facts(benefit), self.policy(benefit, self.on))
+                for benefit in person.benefits
+            )
+            inputs = _Inputs(recipient_facts(person), benefits, self.book.events(person.id))
+            self._inputs[person.id] = inputs
+        return inputs
+
+    def incarcerated(self, person: RecipientRow) -> bool:
+        """An imprisonment report stands today (only stop reports can make it so)."""
+        if person.id not in self._incarcerated:
+            self._incarcerated[person.id] = bool(self.facts(person).stops) and any(
+                answer.incarcerated for _, answer in self.evaluate(person)
+            )
+        return self._incarcerated[person.id]
+
+    def evaluate(self, person: RecipientRow) -> list[tuple[BenefitRow, Eligibility]]:
+        """Every benefit's answer today, by the engine (as `evaluate_benefits` gives it)."""
+        inputs = self.inputs(person)
+        certifications = self.facts(person).certifications
+        return [
+            (
+                benefit,
+                evaluate_eligibility(
+                    facts, inputs.recipient, certifications, policy, self.on, events=inputs.events
+                ),
+            )
+            for benefit, facts, policy in inputs.benefits
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    recipient: RecipientFacts
+    benefits: tuple[tuple[BenefitRow, BenefitFacts, Policy], ...]
+    events: LifeEvents
+
+
+async def _ingest(session: AsyncSession, ingest: Ingest, items: list[_Item]) -> list[_Item]:
+    principal = ingest.principal
+    allowed = CHANNELS_BY_ROLE[principal.role]
+    for item in items:
+        if item.body.channel not in allowed:
+            item.problem = Forbidden(
+                f"the {principal.role.value} role may not post "
+                f"{item.body.channel.value} certifications",
+                code="forbidden_role",
+            )
+        else:
+            item.digest = ingest.protector.request_digest(item.body)
+    live = [item for item in items if item.problem is None]
+
+    known = _Facts(ingest)
+    numbers = {item.body.id_number for item in live if item.body.id_number is not None}
+    if numbers:
+        known.by_number = await find_recipient_ids(session, ingest.protector, numbers)
+    await known.load(
+        session,
+        {item.body.recipient_id for item in live if item.body.recipient_id is not None}
+        | set(known.by_number.values()),
+    )
+    _judge_all(live, known)
+    pool = native.pool_for(session, ingest.pool)
+    if pool is not None and not any(item.after_death or _visits(item) for item in live):
+        # The common case writes rows only: a bare connection, in a transaction of its own.
+        async with native.pooled_transaction(pool) as statements:
+            await _store(native.Db(session, statements), ingest, live)
+    else:
+        await _store(native.Db.of(session), ingest, live)
+    await _reach_replays(session, ingest, live, known)
+    for item in live:
+        if item.answer is not None and item.problem is None:
+            known.add(item.answer)
+            try:
+                item.answers = known.evaluate(known.people[item.answer.recipient_id])
+            except AppError as exc:  # a replay whose benefits no policy covers any more
+                item.problem = exc
+    return items
+
+
+def _judge_all(items: Sequence[_Item], known: _Facts) -> None:
+    """Judge each item in request order; claim the keys of those that pass."""
+    claims: dict[tuple[str, str], _Item] = {}
+    ids = iter(new_ids(len(items)))
+    for item in items:
+        keys = item.keys
+        item.twin = next((claims[key] for key in keys if key in claims), None)
+        if item.twin is not None:
+            continue
+        try:
+            item.new = _judge(item, known, next(ids))
+        except AppError as exc:
+            item.problem, item.replay_first = exc, bool(keys)
+            continue
+        claims.update(dict.fromkeys(keys, item))
+
+
+def _judge(item: _Item, known: _Facts, certification_id: uuid.UUID) -> NewCertification:
+    ingest, body = known.ingest, item.body
+    person = _resolve(body, known)
+    _check_time(body.occurred_at, known)
+    occurred_on = today(body.occurred_at)
+    policies = _accepting_policies(known, person, body.channel, occurred_on)
+    known.inputs(person)  # answering today must be possible too
+    counted, result, warnings = _judgement(body, person, policies)
+    if known.incarcerated(person):
+        _require_documents(body)
+    death = _recorded_death(known.facts(person))
+    if death is not None and occurred_on > death:
+        # A registered death overrides evidence of life: keep it for the fraud case only.
+        counted = False
+        warnings.append("after_recorded_death")
+        item.after_death = True
+    stored = Stored(
+        id=certification_id,
+        recipient_id=person.id,
+        channel=body.channel,
+        result=result,
+        counted=counted,
+        occurred_at=utc(body.occurred_at),
+        recorded_at=known.recorded_at,
+        client_id=ingest.principal.client_id,
+        source_ref=body.source_ref,
+        idempotency_key=item.idempotency_key,
+        request_digest=str(item.digest),
+        details=body.details.model_dump(mode="json"),
+        warnings=warnings,
+    )
+    text_id = str(certification_id)
+    entry = audit.Entry(
+        ingest.now,
+        stored.client_id,
+        "certification.recorded",
+        "certification",
+        text_id,
+        person.id,
+        {"channel": body.channel.value, "counted": counted, "warnings": warnings},
+    )
+    # A counted certification is announced once per benefit (webhooks, docs/webhooks.md).
+    payload: dict[str, object] = {"certification_id": text_id, "channel": body.channel.value}
+    events = tuple(
+        Event(
+            EventType.CERTIFIED,
+            person.id,
+            benefit.id,
+            benefit.agency_code,
+            payload,
+            f"certified:{text_id}:{benefit.id}",
+        )
+        for benefit in (person.benefits if counted else ())
+    )
+    details = body.details
+    # Only the models that have it (a missing attribute costs pydantic an exception).
+    mode = getattr(details, "mode", None) if "mode" in type(details).model_fields else None
+    return NewCertification(stored, mode, details_columns(details), entry, events)
+
+
+def _resolve(body: AnyCertificationCreate, known: _Facts) -> RecipientRow:
+    if body.id_number is not None:
+        recipient_id = known.by_number.get(body.id_number)
+        if recipient_id is None:
+            raise NotFound("no recipient has this ID number")
+    else:
+        assert body.recipient_id is not None
+        recipient_id = body.recipient_id
+    person = known.people.get(recipient_id)
+    if person is None:
+        raise NotFound("no such recipient")
+    _require_reach(known.ingest.principal, person)
+    return person
+
+
+def _require_reach(principal: Principal, person: RecipientRow) -> None:
+    # In-person channels serve the whole province (全省通办); data exchange only its regions.
+    principal.require_any_region(
+        (benefit.agency_code for benefit in person.benefits),
+        province_wide=principal.role is Role.COUNTY,
+    )
+
+
+def _visits(item: _Item) -> bool:
+    """Would storing it complete a home-visit request (a statement of the ORM path)?"""
+    return item.new is not None and item.body.channel is Channel.HOME_VISIT
+
+
+async def _store(db: native.Db, ingest: Ingest, items: Sequence[_Item]) -> None:
+    """Insert the rows of the items that passed, answer the others with what holds their keys,
+    and record what the new ones cause."""
+    rows = [item.new for item in items if item.new is not None]
+    # One order for every request, so that two batches sharing keys cannot deadlock.
+    rows.sort(key=lambda row: (row.stored.source_ref or "", row.stored.idempotency_key or ""))
+    inserted = await insert_certifications(db, rows, ingest.now)
+    for item in items:
+        if item.new is not None and item.new.stored.id in inserted:
+            item.answer, item.created = item.new.stored, True
+    await _find_replays(db, ingest, items)
+    await _record_consequences(db, ingest, [item for item in items if item.created])
+
+
+async def _find_replays(db: native.Db, ingest: Ingest, items: Sequence[_Item]) -> None:
+    """Answer as replays the items whose key is taken: by an earlier item of this request, or
+    by a stored certification (found in one statement for all of them)."""
+    pending = []
+    for item in items:
+        if item.twin is not None and item.twin.created:
+            assert item.twin.answer is not None
+            _replay(item, item.twin.answer)
+        elif item.twin is not None or item.replay_first or (item.new and not item.created):
+            pending.append(item)
+    if not pending:
+        return
+    keys = {key for item in pending for key in item.keys}
+    stored = await find_by_keys(
+        db,
+        ingest.principal.client_id,
+        {value for kind, value in keys if kind == "source_ref"},
+        {value for kind, value in keys if kind == "idempotency_key"},
+    )
+    by_key = {}
+    for row in stored:
+        if row.idempotency_key is not None:
+            by_key[("idempotency_key", row.idempotency_key)] = row
+    for row in stored:  # a source_ref match is preferred
+        if row.source_ref is not None:
+            by_key[("source_ref", row.source_ref)] = row
+    for item in pending:
+        found = next((by_key[key] for key in item.keys if key in by_key), None)
+        if found is not None:
+            _replay(item, found)
+        elif item.problem is None:
+            # ON CONFLICT skipped the row, yet no row holds its keys: cannot happen under READ
+            # COMMITTED (the twin it waited for committed, or it would have inserted).
+            raise RuntimeError("a certification was neither inserted nor found stored")
+
+
+async def _reach_replays(
+    session: AsyncSession, ingest: Ingest, items: Sequence[_Item], known: _Facts
+) -> None:
+    """A replay is answered only to a client that may still reach its recipient (whom the item
+    may not have named by id: load those)."""
+    replays = [item for item in items if item.answer is not None and not item.created]
+    await known.load(
+        session, {item.answer.recipient_id for item in replays if item.answer} - set(known.people)
+    )
+    for item in replays:
+        assert item.answer is not None
+        try:
+            _require_reach(ingest.principal, known.people[item.answer.recipient_id])
+        except AppError as exc:
+            item.problem, item.answer = exc, None
+
+
+def _replay(item: _Item, original: Stored) -> None:
+    # Under the current HMAC key or a previous one: a retry from before a key rotation is
+    # still a replay (docs/security.md).
+    assert item.digest is not None
+    if not item.digest.matches(original.request_digest):
+        item.problem = Conflict(
+            "this source_ref or Idempotency-Key was already used with a different body",
+            code="idempotency_conflict",
+        )
+        return
+    item.answer, item.problem, item.created = original, None, False
+
+
+async def _record_consequences(db: native.Db, ingest: Ingest, created: Sequence[_Item]) -> None:
+    """For the certifications just stored (their audit entries and outbox events are stored
+    with them): the fraud case of one after a recorded death, the home-visit request a visit
+    completes. Both take the ORM path, in the session's transaction."""
+    for item in created:
+        if item.after_death:
+            assert item.answer is not None
+            recipient = await db.session.scalar(
+                select(Recipient)
+                .where(Recipient.id == item.answer.recipient_id)
+                .options(selectinload(Recipient.benefits))
+            )
+            assert recipient is not None
+            await open_case(
+                db.session,
+                recipient,
+                None,
+                "certified_after_death",
+                f"after_death:{item.answer.id}",
+                ingest.now,
+                today(ingest.now),
+                certification_id=item.answer.id,
+            )
+    visits = [
+        StoredVisit(
+            s.id,
+            s.recipient_id,
+            s.channel,
+            s.result,
+            getattr(item.body.details, "request_id", None),
+            s.recorded_at,
+        )
+        for item in created
+        if (s := item.answer) is not None and s.channel is Channel.HOME_VISIT
+    ]
+    if visits:
+        await complete_from_certifications(db.session, visits)
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def _check_time(occurred_at: datetime, known: _Facts) -> None:
+    if occurred_at > known.latest:
+        raise Unprocessable("occurred_at is in the future", code="occurred_in_future")
+    if occurred_at < known.earliest:
+        raise Unprocessable(
+            f"occurred_at is more than {known.ingest.max_backdate_days} days ago", code="too_old"
+        )
+
+
+def _accepting_policies(
+    known: _Facts, person: RecipientRow, channel: Channel, day: date
+) -> list[Policy]:
+    """The policies, among those of the recipient's benefits, that accept this channel."""
+    governing = {}
+    for benefit in person.benefits:
+        policy = known.policy(benefit, day)
+        governing[policy.id] = policy
+    accepting = [policy for policy in governing.values() if policy.accepts(channel)]
+    if not accepting:
+        names = ", ".join(sorted(governing))
+        raise Unprocessable(
+            f"{names} does not accept {channel.value} certifications",
+            code="channel_not_accepted",
+        )
+    return accepting
+
+
+def _judgement(
+    body: AnyCertificationCreate, person: RecipientRow, policies: list[Policy]
+) -> tuple[bool, CertificationResult, list[str]]:
+    """Does it count? Scores are checked against the strictest accepting policy, whatever the
+    client claimed; a below-threshold "passed" is stored as failed."""
+    warnings: list[str] = []
+    result = body.result
+    details = body.details
+    if isinstance(details, FaceDetails | ConsularAppDetails):
+        min_similarity = max(policy.face.min_similarity for policy in policies)
+        min_liveness = max(policy.face.min_liveness for policy in policies)
+        if result is CertificationResult.PASSED and (
+            details.similarity < min_similarity or details.liveness < min_liveness
+        ):
+            result = CertificationResult.FAILED
+            warnings.append("below_threshold")
+    if body.channel is Channel.CONSULAR_APP and person.residence is not Residence.OVERSEAS:
+        # Still proof of life; the registry may be out of date.
+        warnings.append("residence_mismatch")
+    return result is CertificationResult.PASSED, result, warnings
+
+
+def _require_documents(body: AnyCertificationCreate) -> None:
+    """While an imprisonment report stands, only the agency's window, having checked the
+    documents (judgment, release certificate, no-criminal-record proof), may certify
+    (湘人社办发〔2026〕10号 二(五): 疑似服刑人员……前往参保社保经办机构处理后方可认证)."""
+    details = body.details
+    if (
+        body.channel in SELF_SERVICE
+        or getattr(details, "mode", None) != ManualMode.WINDOW
+        or not getattr(details, "document_refs", ())
+    ):
+        raise Unprocessable(
+            "an imprisonment report stands: certify at the agency's window with document_refs",
+            code="documents_required",
+        )
+
+
+def _recorded_death(facts: Facts) -> date | None:
+    """The day of a recorded death: reported as fact, or a suspicion a case confirmed."""
+    confirmed = {
+        case.stop_event_id
+        for case in facts.cases
+        if case.outcome is CaseOutcome.CONFIRMED_INELIGIBLE
+    }
+    return min(
+        (
+            stop.occurred_on
+            for stop in facts.stops
+            if stop.reason is StopReason.DEATH
+            and (not stop.suspected or stop.event_id in confirmed)
+        ),
+        default=None,
+    )
