@@ -65,7 +65,7 @@ def scratch_rows(
     """Rows shaped like the service's: a face check with its evidence JSON and columns."""
     rng = random.Random(3)
     now = datetime.now(UTC)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for number in range(count):
         details = face_details(rng)
         rows.append(
@@ -126,37 +126,58 @@ async def insert_baseline(
 
 
 async def cleanup(client: str) -> dict[str, int]:
-    """Delete what this run's client recorded, then the client."""
+    """Delete what this run's client recorded, then the client.
+
+    Ids are gathered first and deleted with ``= ANY(array)``, which always takes the indexes:
+    tables that grew during the run have statistics from before it, and a join planned on
+    those runs for many minutes."""
     connection = await harness.connect()
     removed: dict[str, int] = {}
     try:
         client_id = await connection.fetchval("SELECT id FROM api_clients WHERE name = $1", client)
         if client_id is None:
             return removed
-        ours = "SELECT id FROM certifications WHERE client_id = $1 AND source_ref LIKE 'bench-%'"
+        ours = [
+            row["id"]
+            for row in await connection.fetch(
+                "SELECT id FROM certifications WHERE client_id = $1 AND source_ref LIKE 'bench-%'",
+                client_id,
+            )
+        ]
         async with connection.transaction():
             if await connection.fetchval("SELECT to_regclass('outbox_events') IS NOT NULL"):
-                events = (
-                    "SELECT id FROM outbox_events WHERE event_type = 'certified' AND "
-                    f"(payload ->> 'certification_id')::uuid IN ({ours})"
-                )
+                # The certified events by their dedupe keys (certified:<certification>:<benefit>).
+                keys = [
+                    row["key"]
+                    for row in await connection.fetch(
+                        "SELECT 'certified:' || c.id || ':' || b.id AS key FROM certifications c"
+                        " JOIN benefits b ON b.recipient_id = c.recipient_id"
+                        " WHERE c.id = ANY($1::uuid[])",
+                        ours,
+                    )
+                ]
+                events = [
+                    row["id"]
+                    for row in await connection.fetch(
+                        "SELECT id FROM outbox_events WHERE dedupe_key = ANY($1::text[])", keys
+                    )
+                ]
                 if await connection.fetchval(
                     "SELECT to_regclass('webhook_deliveries') IS NOT NULL"
                 ):
                     await connection.execute(
-                        f"DELETE FROM webhook_deliveries WHERE event_id IN ({events})", client_id
+                        "DELETE FROM webhook_deliveries WHERE event_id = ANY($1::uuid[])", events
                     )
                 status = await connection.execute(
-                    f"DELETE FROM outbox_events WHERE id IN ({events})", client_id
+                    "DELETE FROM outbox_events WHERE id = ANY($1::uuid[])", events
                 )
                 removed["outbox events"] = int(status.split()[-1])
             status = await connection.execute(
-                f"DELETE FROM verification_cases WHERE certification_id IN ({ours})", client_id
+                "DELETE FROM verification_cases WHERE certification_id = ANY($1::uuid[])", ours
             )
             removed["verification cases"] = int(status.split()[-1])
             status = await connection.execute(
-                "DELETE FROM certifications WHERE client_id = $1 AND source_ref LIKE 'bench-%'",
-                client_id,
+                "DELETE FROM certifications WHERE id = ANY($1::uuid[])", ours
             )
             removed["certifications"] = int(status.split()[-1])
         await harness.drop_client(connection, client)
