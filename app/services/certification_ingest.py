@@ -524,6 +524,10 @@ async def _find_replays(db: native.Db, ingest: Ingest, items: Sequence[_Item]) -
         {value for kind, value in keys if kind == "source_ref"},
         {value for kind, value in keys if kind == "idempotency_key"},
     )
+    # A row this request inserted was inserted by a later item (an earlier one would have
+    # claimed the key): sequentially, it did not exist yet for the items looked up here.
+    ours = {item.answer.id for item in items if item.created and item.answer is not None}
+    stored = [row for row in stored if row.id not in ours]
     by_key = {}
     for row in stored:
         if row.idempotency_key is not None:
