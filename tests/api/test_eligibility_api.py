@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import AwareDatetime, TypeAdapter
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import PRINCIPAL_REFRESH_SECONDS, PRINCIPAL_TTL_SECONDS, Principal
 from app.db.read_pool import create_read_pool
 from app.domain.enums import Role
 from app.domain.policy import load_policies
+from app.main import create_app
 from app.schemas.eligibility import RecipientEligibility
 from app.services.clients import create_client, revoke_client
 from app.services.eligibility import recipient_eligibility, recipient_eligibility_json
-from tests.conftest import Api, Database
+from tests.conftest import Api, Database, empty_tables, make_settings, with_lifespan_state
 from tests.factories import benefit, face, recipient
 
 
@@ -401,3 +406,50 @@ async def test_a_revoked_key_stops_working_within_the_cache_lifetime(
             refused = await mobile.get(path)
             assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
             assert refused.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_read_pool_that_cannot_reach_the_database_answers_503(
+    database: Database, workdir: Path
+) -> None:
+    """The point read's own pool fails as the engine does: 503 database_unavailable, with
+    Retry-After, never a 500 (here its server is a closed port, the caller still cached)."""
+    if database.backend == "sqlite":
+        pytest.skip("the read pool is PostgreSQL's; SQLite reads through the engine")
+    app = create_app(database.settings, engine=database.engine)
+    try:
+        async with app.router.lifespan_context(app) as state:
+            assert isinstance(state, dict)  # each request gets a copy: swapped in below
+            async with AsyncSession(database.engine) as session, session.begin():
+                _, key = await create_client(session, "read-pool-county", Role.COUNTY, ("14",))
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=with_lifespan_state(app, state)),
+                base_url="http://test",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            async with client:
+                rid = await _registered(client, [benefit()])
+                path = f"/v1/recipients/{rid}/eligibility"
+                assert (await client.get(path)).status_code == 200
+                unreachable = make_url(database.url).set(port=_closed_port())
+                dead = await create_read_pool(
+                    make_settings(workdir, unreachable.render_as_string(hide_password=False))
+                )
+                assert dead is not None
+                await state["read_pool"].close()
+                state["read_pool"] = dead
+                try:
+                    refused = await client.get(path)
+                finally:
+                    await dead.close()
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["code"] == "database_unavailable"
+                assert refused.headers["retry-after"] == "5"
+    finally:
+        await empty_tables(database.engine)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # closed again when the socket is: nothing listens there
