@@ -25,6 +25,7 @@ from app.schemas.recipients import (
     RecipientRead,
     RecipientUpdate,
 )
+from app.services.id_lookup import find_recipient_id, rekey_registered
 from app.services.policies import policy_for, today
 
 
@@ -47,6 +48,7 @@ async def register_recipient(
         policy_for(policies, benefit, today(now))
 
     digest = protector.digest(data.id_number)
+    await rekey_registered(session, protector, data.id_number)
     person = {
         "name": data.name,
         "phone": data.phone,
@@ -106,9 +108,7 @@ async def register_recipient(
 async def lookup_recipient(
     session: AsyncSession, protector: IdProtector, principal: Principal, id_number: str
 ) -> Recipient:
-    recipient_id = await session.scalar(
-        select(Recipient.id).where(Recipient.id_digest == protector.digest(id_number))
-    )
+    recipient_id = await find_recipient_id(session, protector, id_number)
     if recipient_id is None:
         raise NotFound("no recipient has this ID number")
     return await get_recipient(session, principal, recipient_id)

@@ -45,13 +45,6 @@ NOW = "2026-06-10T10:00:00+08:00"
 HMAC_B = "i" * 43 + "="
 ENCRYPTION_B = "f" * 43 + "="
 
-# Until app/services/recipients.py (registration, look-up) and certifications.py (look-up,
-# replay) call app/services/id_lookup.py and RequestDigest.matches, as listed in the key
-# rotation report, these fail. Strict: remove the marker when they pass.
-needs_call_sites = pytest.mark.xfail(
-    strict=True, reason="recipients.py and certifications.py do not yet use id_lookup"
-)
-
 
 def original(database: Database) -> Settings:
     return database.settings
@@ -165,7 +158,6 @@ async def assert_all_current(sessions: SessionMaker, protector: IdProtector) -> 
         assert protector.sealed_with_current_key(blob)
 
 
-@needs_call_sites
 async def test_look_ups_registrations_and_replays_work_before_during_and_after_a_rotation(
     database: Database, connection: AsyncConnection
 ) -> None:
@@ -427,7 +419,6 @@ async def test_rekey_while_the_api_registers_and_a_second_rekey_runs(database: D
         await empty_tables(database.engine)
 
 
-@needs_call_sites
 async def test_replicas_with_different_current_keys_register_a_person_once(
     database: Database,
 ) -> None:
