@@ -51,17 +51,15 @@ IngestDep = Annotated[ingestion.Ingest, Depends(get_ingest)]
 )
 async def post_certification(
     body: CertificationCreate,
-    response: Response,
     session: SessionDep,
     ingest: IngestDep,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-) -> CertificationRead:
+) -> Response:
     """Store a certification with its channel's evidence, exactly once per `source_ref` (or
     `Idempotency-Key`), and answer with every benefit's new validity."""
-    read, created = await ingestion.record_certification(session, ingest, body, idempotency_key)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return read
+    content, created = await ingestion.record_certification(session, ingest, body, idempotency_key)
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return Response(content, status_code=code, media_type="application/json")
 
 
 @router.post(

@@ -44,9 +44,7 @@ from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, v
 from app.protection import IdProtector, RequestDigest
 from app.schemas.certifications import (
     AnyCertificationCreate,
-    BenefitValidity,
     CertificationCreate,
-    CertificationRead,
 )
 from app.schemas.channels import ConsularAppDetails, FaceDetails, details_columns
 from app.services import audit
@@ -59,7 +57,6 @@ from app.services.certification_store import (
     load_people,
     read_document,
     render_json,
-    to_read,
     utc,
 )
 from app.services.facts import (
@@ -109,24 +106,14 @@ async def record_certification(
     ingest: Ingest,
     body: AnyCertificationCreate,
     idempotency_key: str | None = None,
-) -> tuple[CertificationRead, bool]:
-    """Store one certification exactly once; return it with every benefit's new validity and
-    whether it was created (False: a replay of the same request, answered with the original)."""
+) -> tuple[bytes, bool]:
+    """Store one certification exactly once; return it with every benefit's new validity, as
+    the JSON of a `CertificationRead`, and whether it was created (False: a replay of the same
+    request, answered with the original)."""
     [item] = await _ingest(session, ingest, [_Item(0, body, idempotency_key)])
     if item.problem is not None:
         raise item.problem
-    assert item.answer is not None and item.answers is not None
-    benefits = [
-        BenefitValidity.model_construct(
-            benefit_id=benefit.id,
-            status=answer.status,
-            payable=answer.payable,
-            valid_through=answer.valid_through,
-            next_due=answer.next_due,
-        )
-        for benefit, answer in item.answers
-    ]
-    return to_read(item.answer, benefits), item.created
+    return render_json(_document(item)), item.created
 
 
 async def record_batch(session: AsyncSession, ingest: Ingest, items: list[dict[str, Any]]) -> bytes:
@@ -176,20 +163,25 @@ async def _record_batch(
             problem = item.problem.to_problem().model_dump(mode="json")
             results[item.index] = _result(item.index, item.problem.status, None, problem)
         else:
-            assert item.answer is not None and item.answers is not None
-            benefits = [
-                {
-                    "benefit_id": benefit.id,
-                    "status": answer.status,
-                    "payable": answer.payable,
-                    "valid_through": answer.valid_through,
-                    "next_due": answer.next_due,
-                }
-                for benefit, answer in item.answers
-            ]
-            document = read_document(item.answer, benefits)
-            results[item.index] = _result(item.index, 201 if item.created else 200, document, None)
+            status = 201 if item.created else 200
+            results[item.index] = _result(item.index, status, _document(item), None)
     return render_json({"results": results})
+
+
+def _document(item: _Item) -> dict[str, Any]:
+    """The `CertificationRead` of an item stored or replayed, as the document to render."""
+    assert item.answer is not None and item.answers is not None
+    benefits = [
+        {
+            "benefit_id": benefit.id,
+            "status": answer.status,
+            "payable": answer.payable,
+            "valid_through": answer.valid_through,
+            "next_due": answer.next_due,
+        }
+        for benefit, answer in item.answers
+    ]
+    return read_document(item.answer, benefits)
 
 
 def _result(

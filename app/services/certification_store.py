@@ -320,7 +320,8 @@ async def insert_certifications(
         inserted = await _insert_certifications_orm(db.session, rows)
         new = [row for row in rows if row.stored.id in inserted]
         await audit.record_many(db, [row.audit for row in new])
-        await outbox.emit_many(db, [event for row in new for event in row.events], recorded_at)
+        announced = [event for row in new for event in row.events]
+        await outbox.emit_many(db.session, announced, recorded_at)
         return inserted
     ids = iter(new_ids(len(rows) + sum(len(row.events) for row in rows)))
     entries = [

@@ -92,22 +92,6 @@ def _subscribed(event_type: str, agency_code: str, events: list[str], regions: l
     return event_type in events and (not regions or within(agency_code, regions))
 
 
-# The events, and in the same round trip every live webhook next to each new one (a row with
-# no webhook when there are none), so that the fan-out needs no second look-up.
-_EMIT_MANY = """
-WITH new AS (
-  INSERT INTO outbox_events (id, event_type, recipient_id, benefit_id, agency_code, payload,
-                             dedupe_key, created_at)
-  SELECT id, event_type, recipient_id, benefit_id, agency_code, payload::json, dedupe_key, $8
-  FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
-              $7::text[])
-    AS t(id, event_type, recipient_id, benefit_id, agency_code, payload, dedupe_key)
-  ON CONFLICT DO NOTHING
-  RETURNING id, event_type, agency_code
-)
-SELECT new.id, new.event_type, new.agency_code, w.id, w.events::text, w.regions::text
-FROM new LEFT JOIN webhooks w ON w.deleted_at IS NULL
-"""
 _DELIVER_MANY = """
 INSERT INTO webhook_deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,
                                 created_at)
@@ -116,54 +100,12 @@ FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(id, event_id, webhook_id)
 """
 
 
-async def emit_many(db: native.Db, events: Sequence[Event], now: datetime) -> int:
-    """`emit` for many events in a fixed number of statements, whatever their number, where
-    ``db`` runs its statements; returns how many were new (the others were already recorded
-    under their dedupe_key)."""
+async def emit_many(session: AsyncSession, events: Sequence[Event], now: datetime) -> int:
+    """`emit` for many events, with one look-up of the webhooks; returns how many were new
+    (the others were already recorded under their dedupe_key). Ingest on PostgreSQL writes its
+    events in its own statement and fans them out with `fan_out`."""
     if not events:
         return 0
-    if db.statements is None:
-        return await _emit_many_orm(db.session, events, now)
-    rows = await db.statements.fetch(
-        _EMIT_MANY,
-        [new_id() for _ in events],
-        [event.event_type.value for event in events],
-        [event.recipient_id for event in events],
-        [event.benefit_id for event in events],
-        [event.agency_code for event in events],
-        [orjson.dumps(event.payload).decode() for event in events],
-        [event.dedupe_key for event in events],
-        now,
-    )
-    await fan_out(db, rows, now)
-    return len({row[0] for row in rows})
-
-
-async def fan_out(db: native.Db, rows: Sequence[Sequence[Any]], now: datetime) -> None:
-    """One delivery row per new event and subscribed webhook. ``rows``: each new event with a
-    live webhook, as (event id, event type, agency code, webhook id, its events and its
-    regions as JSON text), or with four NULLs when there are no webhooks."""
-    assert db.statements is not None
-    hooks: dict[uuid.UUID, tuple[list[str], list[str]]] = {}
-    deliveries = []
-    for event_id, event_type, agency_code, hook_id, hook_events, hook_regions in rows:
-        if hook_id is None:
-            continue
-        if hook_id not in hooks:
-            hooks[hook_id] = (orjson.loads(hook_events), orjson.loads(hook_regions))
-        if _subscribed(event_type, agency_code, *hooks[hook_id]):
-            deliveries.append((event_id, hook_id))
-    if deliveries:
-        await db.statements.fetch(
-            _DELIVER_MANY,
-            [new_id() for _ in deliveries],
-            [event_id for event_id, _ in deliveries],
-            [hook_id for _, hook_id in deliveries],
-            now,
-        )
-
-
-async def _emit_many_orm(session: AsyncSession, events: Sequence[Event], now: datetime) -> int:
     hooks = list(await session.scalars(select(Webhook).where(Webhook.deleted_at.is_(None))))
     deliveries: list[dict[str, object]] = []
     new = 0
@@ -202,3 +144,27 @@ async def _emit_many_orm(session: AsyncSession, events: Sequence[Event], now: da
     if deliveries:
         await session.execute(insert(WebhookDelivery), deliveries)
     return new
+
+
+async def fan_out(db: native.Db, rows: Sequence[Sequence[Any]], now: datetime) -> None:
+    """One delivery row per new event and subscribed webhook. ``rows``: each new event with a
+    live webhook, as (event id, event type, agency code, webhook id, its events and its
+    regions as JSON text), or with four NULLs when there are no webhooks."""
+    assert db.statements is not None
+    hooks: dict[uuid.UUID, tuple[list[str], list[str]]] = {}
+    deliveries = []
+    for event_id, event_type, agency_code, hook_id, hook_events, hook_regions in rows:
+        if hook_id is None:
+            continue
+        if hook_id not in hooks:
+            hooks[hook_id] = (orjson.loads(hook_events), orjson.loads(hook_regions))
+        if _subscribed(event_type, agency_code, *hooks[hook_id]):
+            deliveries.append((event_id, hook_id))
+    if deliveries:
+        await db.statements.fetch(
+            _DELIVER_MANY,
+            [new_id() for _ in deliveries],
+            [event_id for event_id, _ in deliveries],
+            [hook_id for _, hook_id in deliveries],
+            now,
+        )

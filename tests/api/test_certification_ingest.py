@@ -277,6 +277,33 @@ async def test_a_batch_with_a_home_visit_and_a_certification_after_death_stores_
     ]
 
 
+async def test_a_committed_home_visit_completes_its_request_in_the_same_transaction(
+    committing_api: Api,
+) -> None:
+    """A single item whose storing completes a request takes the session's path: on
+    PostgreSQL its first statement begins the session's transaction (the caller is cached, the
+    recipient was read on the bare pool), and the completion commits with the certification."""
+    committing_api.set_now("2026-06-09T16:00:00+08:00")
+    county = await committing_api.new_client(Role.COUNTY, ("1404",))
+    person = await _person(county)
+    opened = await county.post(
+        "/v1/home-visit-requests",
+        json={"recipient_id": person, "requested_by": "family", "reason": "elderly"},
+    )
+    request_id = opened.json()["request_id"]
+    at = "2026-06-09T15:00:00+08:00"
+    details = home_visit_details(request_id=request_id, visited_at=at)
+    posted = await county.post(
+        "/v1/certifications", json=certification(person, "home_visit", details, occurred_at=at)
+    )
+    assert posted.status_code == 201, posted.text
+    request = (await county.get(f"/v1/home-visit-requests/{request_id}")).json()
+    assert (request["status"], request["certification_id"]) == (
+        "completed",
+        posted.json()["certification_id"],
+    )
+
+
 # --- concurrency (real commits) -------------------------------------------------------------
 
 
