@@ -3,11 +3,14 @@
 One certification (`record_certification`) and a batch (`record_batch`) take the same path,
 set-based, so that a batch of a thousand costs a fixed number of statements rather than a
 thousand times one: the recipients of every item are read in one statement and their facts in
-one `load_facts`; each item is judged in Python; the new rows are inserted in one statement
-(``ON CONFLICT DO NOTHING``), their audit entries in another and their outbox events in a
-third; only then is each answer computed by the engine, in request order, so that an item sees
-the items of its recipient before it and none after. Every check runs before anything is
-written, so an item that fails leaves nothing behind.
+one `load_facts` (one recipient: the point read's single statement); each item is judged in
+Python, in request order; the new rows, with their audit entries and outbox events, are
+inserted in one statement (``ON CONFLICT DO NOTHING``, app/services/certification_store.py);
+only then is each answer computed by the engine, in request order, so that an item sees the
+items of its recipient before it and none after. Every check runs before anything is written,
+so an item that fails leaves nothing behind. On PostgreSQL the common case writes on the bare
+pool in a transaction of its own (app/db/native.py); an item that completes a home-visit
+request or opens a fraud case takes the session's ORM path, with the whole request.
 
 Exactly once: a source_ref or Idempotency-Key is claimed by the first item of the request that
 passes the checks; a later item with the same key answers as a replay of it (200, or 409 when
@@ -131,20 +134,25 @@ def _collection_paused() -> Iterator[None]:
     rescanning them and the whole heap: 40 % of a batch's CPU, measured. Nothing a batch
     allocates forms cycles that outlive it; reference counting frees it all. Batches overlap
     on the event loop: the last one to finish turns the collector back on."""
-    if _paused[0] == 0:
-        _paused[1] = gc.isenabled()
+    if _pause.batches == 0:
+        _pause.collector_was_on = gc.isenabled()
         gc.disable()
-    _paused[0] += 1
+    _pause.batches += 1
     try:
         yield
     finally:
-        _paused[0] -= 1
-        if _paused[0] == 0 and _paused[1]:
+        _pause.batches -= 1
+        if _pause.batches == 0 and _pause.collector_was_on:
             gc.enable()
 
 
-# Batches in progress, and whether the collector was on before the first of them.
-_paused: list[Any] = [0, False]
+@dataclass
+class _Pause:
+    batches: int = 0  # in progress
+    collector_was_on: bool = False  # before the first of them
+
+
+_pause = _Pause()
 
 
 async def _record_batch(
@@ -201,8 +209,8 @@ class _Item:
     idempotency_key: str | None
     digest: RequestDigest | None = None
     problem: AppError | None = None
-    # The problem may give way to a replay: set for the checks made after the replay look-up
-    # of old (everything but the role), not for the role.
+    # A check other than the role's failed: a stored key still makes the item a replay (those
+    # checks always came after the replay look-up), which is looked for before answering.
     replay_first: bool = False
     # An earlier item of this request that claimed one of this item's keys.
     twin: _Item | None = None
