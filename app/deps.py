@@ -3,7 +3,7 @@ long-lived objects the lifespan built."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -48,10 +48,20 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="API key issued by `certsvc clients create`")
 
 
-async def get_principal(
+async def get_sessions(request: Request) -> Callable[[], AsyncSession]:
+    """Sessions on demand, for the hot reads that usually need none (tests override this to
+    join their transaction, as they override get_session)."""
+    sessions: Callable[[], AsyncSession] = request.state.sessionmaker
+    return sessions
+
+
+SessionsDep = Annotated[Callable[[], AsyncSession], Depends(get_sessions)]
+
+
+async def _principal(
     request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: HTTPAuthorizationCredentials | None,
+    session: Callable[[], Awaitable[AsyncSession]],
 ) -> Principal:
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -61,7 +71,7 @@ async def get_principal(
     digest = key_digest(credentials.credentials)
     principal = cache.get(digest)
     if principal is None:
-        client = await authenticate(session, credentials.credentials)
+        client = await authenticate(await session(), credentials.credentials)
         if client is None:
             cache.discard(digest)
             raise Unauthorized("the API key is unknown or revoked", headers=challenge)
@@ -71,7 +81,39 @@ async def get_principal(
     return principal
 
 
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    async def the_request_session() -> AsyncSession:
+        return session
+
+    return await _principal(request, credentials, the_request_session)
+
+
+async def get_reading_principal(
+    request: Request,
+    sessions: SessionsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, for endpoints that read without the request session: a cache miss checks
+    the key in a session of its own, closed at once."""
+    opened: list[AsyncSession] = []
+
+    async def a_short_session() -> AsyncSession:
+        opened.append(sessions())
+        return opened[0]
+
+    try:
+        return await _principal(request, credentials, a_short_session)
+    finally:
+        for session in opened:
+            await session.close()
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ReadingPrincipalDep = Annotated[Principal, Depends(get_reading_principal)]
 
 
 # Async on purpose: a plain def dependency would be run in a thread pool on every request.

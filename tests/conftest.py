@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.db.base import Base
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade_to_head
-from app.deps import get_now, get_session
+from app.deps import get_now, get_session, get_sessions
 from app.domain.enums import Role
 from app.main import create_app
 from app.protection import IdProtector, load_id_protector
@@ -218,6 +218,11 @@ async def api(database: Database, connection: AsyncConnection) -> AsyncIterator[
             yield session
 
     app.dependency_overrides[get_session] = session_override
+
+    async def sessions_override() -> Callable[[], AsyncSession]:
+        return sessions
+
+    app.dependency_overrides[get_sessions] = sessions_override
     opened: list[httpx.AsyncClient] = []
     async with app.router.lifespan_context(app) as state:
         asgi = with_lifespan_state(app, state)

@@ -9,7 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from app.deps import NowDep, PoliciesDep, PrincipalDep, SessionDep
+from app.deps import (
+    NowDep,
+    PoliciesDep,
+    PrincipalDep,
+    ReadingPrincipalDep,
+    SessionDep,
+    SessionsDep,
+)
 from app.routers.responses import problems
 from app.schemas.eligibility import BenefitEligibility, RecipientEligibility
 from app.services import eligibility as service
@@ -27,8 +34,8 @@ router = APIRouter(prefix="/v1/recipients", tags=["eligibility"])
 async def get_eligibility(
     recipient_id: uuid.UUID,
     request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+    sessions: SessionsDep,
+    principal: ReadingPrincipalDep,
     now: NowDep,
     on: Annotated[date | None, Query(description="the day asked about; default today")] = None,
     known_at: Annotated[
@@ -38,18 +45,25 @@ async def get_eligibility(
 ) -> Response:
     """Status, validity, next due date and payability of every benefit of the recipient."""
     # The hot read (issue 6): the pool and policies come straight from the lifespan's state,
-    # as each dependency costs tens of microseconds to resolve; the answer is already JSON, so
-    # FastAPI does not validate and serialize it again (response_model stays, for OpenAPI).
+    # as each dependency costs tens of microseconds to resolve; on PostgreSQL the read pool
+    # answers, and the session below never connects (no request-session dependency either).
+    # The answer is already JSON, so FastAPI does not validate and serialize it again
+    # (response_model stays, for OpenAPI).
     state = request.state
-    body = await service.recipient_eligibility_json(
-        session,
-        state.read_pool,
-        principal,
-        state.policies,
-        recipient_id,
-        on or today(now),
-        known_at,
-    )
+    session = sessions()
+    try:
+        body = await service.recipient_eligibility_json(
+            session,
+            state.read_pool,
+            principal,
+            state.policies,
+            recipient_id,
+            on or today(now),
+            known_at,
+        )
+    finally:
+        if session.in_transaction():
+            await session.close()
     return Response(body, media_type="application/json")
 
 
