@@ -275,12 +275,19 @@ class _Facts:
     def facts(self, person: RecipientRow) -> Facts:
         return self.book.by_recipient[person.id]
 
-    def add(self, stored: Stored) -> None:
-        """A counted certification the next answers for its recipient include."""
+    def add(self, stored: Stored, *, new: bool) -> None:
+        """A counted certification the next answers for its recipient include: one just
+        inserted, or one a replay found (in the facts already, unless a racing twin stored it
+        after they were read)."""
         if not stored.counted:
             return
         facts = self.book.by_recipient[stored.recipient_id].certifications
         known = self._known.get(stored.recipient_id)
+        if new:
+            facts.append(stored.fact())
+            if known is not None:
+                known.add(str(stored.id))
+            return
         if known is None:
             known = self._known[stored.recipient_id] = {c.certification_id for c in facts}
         if str(stored.id) not in known:
@@ -378,7 +385,7 @@ async def _ingest(session: AsyncSession, ingest: Ingest, items: list[_Item]) -> 
     await _reach_replays(session, ingest, live, known)
     for item in live:
         if item.answer is not None and item.problem is None:
-            known.add(item.answer)
+            known.add(item.answer, new=item.created)
             try:
                 item.answers = known.evaluate(known.people[item.answer.recipient_id])
             except AppError as exc:  # a replay whose benefits no policy covers any more
