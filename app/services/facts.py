@@ -90,7 +90,11 @@ class FactBook:
 
 async def load_facts(session: AsyncSession, recipient_ids: Collection[uuid.UUID]) -> FactBook:
     """Five queries per chunk of recipients (certifications, stops, cases, steps) plus one for
-    the moratoria, however many recipients are asked about."""
+    the moratoria, however many recipients are asked about; on PostgreSQL one statement per
+    chunk plus one, on the session's own connection (it sees the session's transaction)."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return await _load_facts_postgresql(session, recipient_ids)
     facts: dict[uuid.UUID, Facts] = defaultdict(Facts)
     for chunk in _chunks(list(recipient_ids)):
         # Columns, not entities: the evidence JSON is not needed to decide, and building ORM
@@ -197,11 +201,7 @@ class RecipientRecord:
 # equal, come in the same order on both paths), its counted
 # certifications (the columns `load_facts` reads), its stop reports, cases and steps, and the
 # moratoria. Arrays of anonymous records arrive from asyncpg typed, as tuples.
-_ONE_RECIPIENT = """
-SELECT r.residence, r.emergency_contacts,
-  ARRAY(SELECT ROW(b.id, b.benefit_type, b.agency_code, b.start_date, b.approved,
-                   b.external_ref, b.funeral_subsidy_area, b.created_at)
-        FROM benefits b WHERE b.recipient_id = r.id ORDER BY b.created_at) AS benefits,
+_FACT_ARRAYS = """
   ARRAY(SELECT ROW(c.id, c.channel, c.occurred_at, c.recorded_at, c.counted, c.revoked_at)
         FROM certifications c WHERE c.recipient_id = r.id AND c.counted) AS certifications,
   ARRAY(SELECT ROW(s.id, s.reason, s.benefit_id, s.occurred_on, s.recorded_at, s.suspected,
@@ -211,12 +211,24 @@ SELECT r.residence, r.emergency_contacts,
                    v.effective_on, v.resolved_at)
         FROM verification_cases v WHERE v.recipient_id = r.id) AS cases,
   ARRAY(SELECT ROW(p.kind, p.completed_on, p.recorded_at)
-        FROM resumption_steps p WHERE p.recipient_id = r.id) AS steps,
+        FROM resumption_steps p WHERE p.recipient_id = r.id) AS steps"""
+_MORATORIA_ARRAY = """
   ARRAY(SELECT ROW(m.id, m.agency_code, m.benefit_types::text, m.starts_on, m.ends_on,
                    m.created_at)
-        FROM moratoria m) AS moratoria
+        FROM moratoria m) AS moratoria"""
+# The statements are assembled from the constant fragments above, never from input.
+_ONE_RECIPIENT = f"""
+SELECT r.residence, r.emergency_contacts,
+  ARRAY(SELECT ROW(b.id, b.benefit_type, b.agency_code, b.start_date, b.approved,
+                   b.external_ref, b.funeral_subsidy_area, b.created_at)
+        FROM benefits b WHERE b.recipient_id = r.id ORDER BY b.created_at) AS benefits,
+  {_FACT_ARRAYS},
+  {_MORATORIA_ARRAY}
 FROM recipients r WHERE r.id = $1
-"""
+"""  # noqa: S608
+# The same facts for many recipients at once (load_facts on PostgreSQL): one row per id asked.
+_MANY_RECIPIENTS = f"SELECT r.id, {_FACT_ARRAYS} FROM unnest($1::uuid[]) AS r(id)"  # noqa: S608
+_ALL_MORATORIA = f"SELECT {_MORATORIA_ARRAY}"
 
 
 async def load_recipient_facts(
@@ -266,7 +278,16 @@ async def load_recipient_facts(
             for b in row["benefits"]
         ),
     )
-    facts = Facts(
+    facts = _facts_from_arrays(row["certifications"], row["stops"], row["cases"], row["steps"])
+    moratoria = _moratoria_from_array(row["moratoria"])
+    return recipient, FactBook({recipient_id: facts}, moratoria)
+
+
+def _facts_from_arrays(
+    certifications: Sequence[Any], stops: Sequence[Any], cases: Sequence[Any], steps: Sequence[Any]
+) -> Facts:
+    """One recipient's facts from the typed record arrays the PostgreSQL statements return."""
+    return Facts(
         certifications=[
             CertificationFact(
                 certification_id=str(c[0]),
@@ -276,7 +297,7 @@ async def load_recipient_facts(
                 counted=c[4],
                 revoked_at=c[5],
             )
-            for c in row["certifications"]
+            for c in certifications
         ],
         stops=[
             StopEventFact(
@@ -288,7 +309,7 @@ async def load_recipient_facts(
                 suspected=s[5],
                 has_documents=bool(orjson.loads(s[6])),
             )
-            for s in row["stops"]
+            for s in stops
         ],
         cases=[
             CaseFact(
@@ -300,14 +321,16 @@ async def load_recipient_facts(
                 effective_on=v[5],
                 resolved_at=v[6],
             )
-            for v in row["cases"]
+            for v in cases
         ],
         steps=[
-            ResumptionStepFact(kind=ResumptionMode(p[0]), on=p[1], recorded_at=p[2])
-            for p in row["steps"]
+            ResumptionStepFact(kind=ResumptionMode(p[0]), on=p[1], recorded_at=p[2]) for p in steps
         ],
     )
-    moratoria = [
+
+
+def _moratoria_from_array(moratoria: Sequence[Any]) -> list[MoratoriumFact]:
+    return [
         MoratoriumFact(
             moratorium_id=str(m[0]),
             agency_prefix=m[1],
@@ -316,9 +339,8 @@ async def load_recipient_facts(
             ends_on=m[4],
             created_at=m[5],
         )
-        for m in row["moratoria"]
+        for m in moratoria
     ]
-    return recipient, FactBook({recipient_id: facts}, moratoria)
 
 
 async def _load_recipient_facts_orm(
@@ -333,6 +355,22 @@ async def _load_recipient_facts_orm(
     if recipient is None:
         return None
     return recipient, await load_facts(session, [recipient.id])
+
+
+async def _load_facts_postgresql(
+    session: AsyncSession, recipient_ids: Collection[uuid.UUID]
+) -> FactBook:
+    # Straight on asyncpg: through SQLAlchemy a 1000-recipient batch spent three times as
+    # long building rows and planning the four IN lists as in the statements themselves.
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None
+    by_recipient: dict[uuid.UUID, Facts] = {}
+    for chunk in _chunks(list(dict.fromkeys(recipient_ids))):
+        for row in await driver.fetch(_MANY_RECIPIENTS, chunk):
+            by_recipient[row[0]] = _facts_from_arrays(row[1], row[2], row[3], row[4])
+    moratoria = _moratoria_from_array(await driver.fetchval(_ALL_MORATORIA))
+    return FactBook({rid: by_recipient[rid] for rid in recipient_ids}, moratoria)
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
