@@ -1,4 +1,8 @@
-"""Certification ingest: who may post what, what counts, exactly-once, and validity at once.
+"""Certification ingest: the order of its steps, exactly-once, and validity at once.
+
+The rules an item is judged by are in app/services/certification_checks.py; what a request
+reads, and the engine's answers from it, in app/services/certification_request.py. This module
+runs a request through them and stores what passes.
 
 One certification (`record_certification`) and a batch (`record_batch`) take the same path,
 set-based, so that a batch of a thousand costs a fixed number of statements rather than a
@@ -25,8 +29,7 @@ import gc
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -34,74 +37,49 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.auth import Principal
 from app.db import native
 from app.db.base import new_ids
 from app.db.models import Recipient
-from app.db.read_pool import ReadPool
-from app.domain.eligibility import BenefitFacts, Eligibility, RecipientFacts, evaluate_eligibility
-from app.domain.enums import BenefitType, CertificationResult, Channel, ManualMode, Residence, Role
-from app.domain.events import CaseOutcome, LifeEvents, StopReason
-from app.domain.policy import Policy, PolicyBook
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, validation_problem
-from app.protection import IdProtector, RequestDigest
+from app.domain.eligibility import Eligibility
+from app.domain.enums import Channel
+from app.errors import AppError, Conflict, NotFound, validation_problem
+from app.protection import RequestDigest
 from app.schemas.certifications import (
     AnyCertificationCreate,
     CertificationCreate,
 )
-from app.schemas.channels import ConsularAppDetails, FaceDetails, details_columns
+from app.schemas.channels import details_columns
 from app.services import audit
 from app.services.cases import open_case
+from app.services.certification_checks import (
+    accepting_policies,
+    judgement,
+    recorded_death,
+    require_channel,
+    require_documents,
+    require_reach,
+)
+from app.services.certification_request import Ingest, RequestFacts
 from app.services.certification_store import (
     NewCertification,
     Stored,
     find_by_keys,
     insert_certifications,
-    load_people,
     read_document,
     render_json,
     utc,
 )
-from app.services.facts import (
-    BenefitRow,
-    FactBook,
-    Facts,
-    RecipientRow,
-    benefit_facts,
-    load_facts,
-    load_recipient_facts,
-    recipient_facts,
-)
+from app.services.facts import BenefitRow, RecipientRow
 from app.services.home_visits import StoredVisit, complete_from_certifications
 from app.services.id_lookup import find_recipient_ids
 from app.services.outbox import Event, EventType
-from app.services.policies import policy_for, today
+from app.services.policies import today
 
-CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
-    Role.MOBILE: frozenset({Channel.FACE, Channel.CONSULAR_APP}),
-    Role.COUNTY: frozenset({Channel.MANUAL, Channel.GRASSROOTS_TERMINAL, Channel.HOME_VISIT}),
-    Role.DATA_EXCHANGE: frozenset({Channel.DATA_MATCH}),
-    Role.PAYMENT: frozenset(),
-    Role.ADMIN: frozenset(Channel),
-}
-FUTURE_TOLERANCE = timedelta(minutes=5)
-SELF_SERVICE = frozenset(
-    {Channel.FACE, Channel.CONSULAR_APP, Channel.GRASSROOTS_TERMINAL, Channel.HOME_VISIT}
-)
+# `Ingest` is defined with what it reads (app/services/certification_request.py); callers
+# name it here, with the two ways in.
+__all__ = ["Ingest", "record_batch", "record_certification"]
+
 _BODY = TypeAdapter[AnyCertificationCreate](CertificationCreate)
-
-
-@dataclass(frozen=True, slots=True)
-class Ingest:
-    """Everything a certification is judged against, fixed for one request."""
-
-    principal: Principal
-    protector: IdProtector
-    policies: PolicyBook
-    now: datetime
-    max_backdate_days: int
-    # PostgreSQL's bare pool (app/db/read_pool.py), where the common case writes.
-    pool: ReadPool | None = None
 
 
 async def record_certification(
@@ -231,141 +209,17 @@ class _Item:
         return keys
 
 
-@dataclass
-class _Facts:
-    """What the judging and the answers read: the recipients named and their facts, and the
-    policies in force, looked up once per request."""
-
-    ingest: Ingest
-    people: dict[uuid.UUID, RecipientRow] = field(default_factory=dict)
-    by_number: dict[str, uuid.UUID] = field(default_factory=dict)
-    book: FactBook = field(default_factory=lambda: FactBook({}, []))
-    _known: dict[uuid.UUID, set[str]] = field(default_factory=dict)
-    _policies: dict[tuple[str, BenefitType, date], Policy | AppError] = field(default_factory=dict)
-    _inputs: dict[uuid.UUID, _Inputs] = field(default_factory=dict)
-    _incarcerated: dict[uuid.UUID, bool] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        now = self.ingest.now
-        self.on = today(now)  # the day every answer is for
-        self.recorded_at = utc(now)
-        # occurred_at must lie in [earliest, latest]
-        self.earliest = now - timedelta(days=self.ingest.max_backdate_days)
-        self.latest = now + FUTURE_TOLERANCE
-
-    async def load(self, session: AsyncSession, ids: set[uuid.UUID]) -> None:
-        """The recipients with these ids, with their facts: one statement for one recipient
-        (the point read's), a fixed few for many."""
-        if not ids:
-            return
-        if len(ids) == 1:
-            [recipient_id] = ids
-            loaded = await load_recipient_facts(session, recipient_id, self.ingest.pool)
-            if loaded is None:
-                return
-            recipient, book = loaded
-            people: Sequence[RecipientRow] = [recipient]
-        else:
-            people = await load_people(native.Db.of(session), ids)
-            book = await load_facts(session, [person.id for person in people])
-        self.people.update((person.id, person) for person in people)
-        self.book.by_recipient.update(book.by_recipient)
-        self.book.moratoria[:] = book.moratoria
-
-    def facts(self, person: RecipientRow) -> Facts:
-        return self.book.by_recipient[person.id]
-
-    def add(self, stored: Stored, *, new: bool) -> None:
-        """A counted certification the next answers for its recipient include: one just
-        inserted, or one a replay found (in the facts already, unless a racing twin stored it
-        after they were read)."""
-        if not stored.counted:
-            return
-        facts = self.book.by_recipient[stored.recipient_id].certifications
-        known = self._known.get(stored.recipient_id)
-        if new:
-            facts.append(stored.fact())
-            if known is not None:
-                known.add(str(stored.id))
-            return
-        if known is None:
-            known = self._known[stored.recipient_id] = {c.certification_id for c in facts}
-        if str(stored.id) not in known:
-            known.add(str(stored.id))
-            facts.append(stored.fact())
-
-    def policy(self, benefit: BenefitRow, day: date) -> Policy:
-        """`policy_for`, remembered (its refusal too) for the request."""
-        key = (benefit.agency_code, benefit.benefit_type, day)
-        found = self._policies.get(key)
-        if found is None:
-            try:
-                found = policy_for(self.ingest.policies, benefit, day)
-            except AppError as exc:
-                found = exc
-            self._policies[key] = found
-        if isinstance(found, AppError):
-            raise found
-        return found
-
-    def inputs(self, person: RecipientRow) -> _Inputs:
-        """What the engine reads of a recipient besides certifications; raises what answering
-        for it today would (a benefit no policy covers), before anything is stored."""
-        inputs = self._inputs.get(person.id)
-        if inputs is None:
-            benefits = tuple(
-                (benefit, benefit_facts(benefit), self.policy(benefit, self.on))
-                for benefit in person.benefits
-            )
-            inputs = _Inputs(recipient_facts(person), benefits, self.book.events(person.id))
-            self._inputs[person.id] = inputs
-        return inputs
-
-    def incarcerated(self, person: RecipientRow) -> bool:
-        """An imprisonment report stands today (only stop reports can make it so)."""
-        if person.id not in self._incarcerated:
-            self._incarcerated[person.id] = bool(self.facts(person).stops) and any(
-                answer.incarcerated for _, answer in self.evaluate(person)
-            )
-        return self._incarcerated[person.id]
-
-    def evaluate(self, person: RecipientRow) -> list[tuple[BenefitRow, Eligibility]]:
-        """Every benefit's answer today, by the engine (as `evaluate_benefits` gives it)."""
-        inputs = self.inputs(person)
-        certifications = self.facts(person).certifications
-        return [
-            (
-                benefit,
-                evaluate_eligibility(
-                    facts, inputs.recipient, certifications, policy, self.on, events=inputs.events
-                ),
-            )
-            for benefit, facts, policy in inputs.benefits
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Inputs:
-    recipient: RecipientFacts
-    benefits: tuple[tuple[BenefitRow, BenefitFacts, Policy], ...]
-    events: LifeEvents
-
-
 async def _ingest(session: AsyncSession, ingest: Ingest, items: list[_Item]) -> list[_Item]:
-    principal = ingest.principal
-    allowed = CHANNELS_BY_ROLE[principal.role]
     for item in items:
-        if item.body.channel not in allowed:
-            item.problem = Forbidden(
-                f"the {principal.role.value} role may not post "
-                f"{item.body.channel.value} certifications",
-                code="forbidden_role",
-            )
+        try:
+            require_channel(ingest.principal, item.body.channel)
+        except AppError as exc:
+            item.problem = exc
         else:
             item.digest = ingest.protector.request_digest(item.body)
     live = [item for item in items if item.problem is None]
 
-    known = _Facts(ingest)
+    known = RequestFacts(ingest)
     numbers = {item.body.id_number for item in live if item.body.id_number is not None}
     if numbers:
         known.by_number = await find_recipient_ids(session, ingest.protector, numbers)
@@ -393,7 +247,7 @@ async def _ingest(session: AsyncSession, ingest: Ingest, items: list[_Item]) -> 
     return items
 
 
-def _judge_all(items: Sequence[_Item], known: _Facts) -> None:
+def _judge_all(items: Sequence[_Item], known: RequestFacts) -> None:
     """Judge each item in request order; claim the keys of those that pass."""
     claims: dict[tuple[str, str], _Item] = {}
     ids = iter(new_ids(len(items)))
@@ -410,17 +264,17 @@ def _judge_all(items: Sequence[_Item], known: _Facts) -> None:
         claims.update(dict.fromkeys(keys, item))
 
 
-def _judge(item: _Item, known: _Facts, certification_id: uuid.UUID) -> NewCertification:
+def _judge(item: _Item, known: RequestFacts, certification_id: uuid.UUID) -> NewCertification:
     ingest, body = known.ingest, item.body
     person = _resolve(body, known)
-    _check_time(body.occurred_at, known)
+    known.window.check(body.occurred_at)
     occurred_on = today(body.occurred_at)
-    policies = _accepting_policies(known, person, body.channel, occurred_on)
+    policies = accepting_policies(person, body.channel, occurred_on, known.policy)
     known.inputs(person)  # answering today must be possible too
-    counted, result, warnings = _judgement(body, person, policies)
+    counted, result, warnings = judgement(body, person, policies)
     if known.incarcerated(person):
-        _require_documents(body)
-    death = _recorded_death(known.facts(person))
+        require_documents(body)
+    death = recorded_death(known.facts(person))
     if death is not None and occurred_on > death:
         # A registered death overrides evidence of life: keep it for the fraud case only.
         counted = False
@@ -470,7 +324,7 @@ def _judge(item: _Item, known: _Facts, certification_id: uuid.UUID) -> NewCertif
     return NewCertification(stored, mode, details_columns(details), entry, events)
 
 
-def _resolve(body: AnyCertificationCreate, known: _Facts) -> RecipientRow:
+def _resolve(body: AnyCertificationCreate, known: RequestFacts) -> RecipientRow:
     if body.id_number is not None:
         recipient_id = known.by_number.get(body.id_number)
         if recipient_id is None:
@@ -481,16 +335,8 @@ def _resolve(body: AnyCertificationCreate, known: _Facts) -> RecipientRow:
     person = known.people.get(recipient_id)
     if person is None:
         raise NotFound("no such recipient")
-    _require_reach(known.ingest.principal, person)
+    require_reach(known.ingest.principal, person)
     return person
-
-
-def _require_reach(principal: Principal, person: RecipientRow) -> None:
-    # In-person channels serve the whole province (全省通办); data exchange only its regions.
-    principal.require_any_region(
-        (benefit.agency_code for benefit in person.benefits),
-        province_wide=principal.role is Role.COUNTY,
-    )
 
 
 def _visits(item: _Item) -> bool:
@@ -553,7 +399,7 @@ async def _find_replays(db: native.Db, ingest: Ingest, items: Sequence[_Item]) -
 
 
 async def _reach_replays(
-    session: AsyncSession, ingest: Ingest, items: Sequence[_Item], known: _Facts
+    session: AsyncSession, ingest: Ingest, items: Sequence[_Item], known: RequestFacts
 ) -> None:
     """A replay is answered only to a client that may still reach its recipient (whom the item
     may not have named by id: load those)."""
@@ -564,7 +410,7 @@ async def _reach_replays(
     for item in replays:
         assert item.answer is not None
         try:
-            _require_reach(ingest.principal, known.people[item.answer.recipient_id])
+            require_reach(ingest.principal, known.people[item.answer.recipient_id])
         except AppError as exc:
             item.problem, item.answer = exc, None
 
@@ -619,89 +465,3 @@ async def _record_consequences(db: native.Db, ingest: Ingest, created: Sequence[
     ]
     if visits:
         await complete_from_certifications(db.session, visits)
-
-
-# --- the checks -----------------------------------------------------------------------------
-
-
-def _check_time(occurred_at: datetime, known: _Facts) -> None:
-    if occurred_at > known.latest:
-        raise Unprocessable("occurred_at is in the future", code="occurred_in_future")
-    if occurred_at < known.earliest:
-        raise Unprocessable(
-            f"occurred_at is more than {known.ingest.max_backdate_days} days ago", code="too_old"
-        )
-
-
-def _accepting_policies(
-    known: _Facts, person: RecipientRow, channel: Channel, day: date
-) -> list[Policy]:
-    """The policies, among those of the recipient's benefits, that accept this channel."""
-    governing = {}
-    for benefit in person.benefits:
-        policy = known.policy(benefit, day)
-        governing[policy.id] = policy
-    accepting = [policy for policy in governing.values() if policy.accepts(channel)]
-    if not accepting:
-        names = ", ".join(sorted(governing))
-        raise Unprocessable(
-            f"{names} does not accept {channel.value} certifications",
-            code="channel_not_accepted",
-        )
-    return accepting
-
-
-def _judgement(
-    body: AnyCertificationCreate, person: RecipientRow, policies: list[Policy]
-) -> tuple[bool, CertificationResult, list[str]]:
-    """Does it count? Scores are checked against the strictest accepting policy, whatever the
-    client claimed; a below-threshold "passed" is stored as failed."""
-    warnings: list[str] = []
-    result = body.result
-    details = body.details
-    if isinstance(details, FaceDetails | ConsularAppDetails):
-        min_similarity = max(policy.face.min_similarity for policy in policies)
-        min_liveness = max(policy.face.min_liveness for policy in policies)
-        if result is CertificationResult.PASSED and (
-            details.similarity < min_similarity or details.liveness < min_liveness
-        ):
-            result = CertificationResult.FAILED
-            warnings.append("below_threshold")
-    if body.channel is Channel.CONSULAR_APP and person.residence is not Residence.OVERSEAS:
-        # Still proof of life; the registry may be out of date.
-        warnings.append("residence_mismatch")
-    return result is CertificationResult.PASSED, result, warnings
-
-
-def _require_documents(body: AnyCertificationCreate) -> None:
-    """While an imprisonment report stands, only the agency's window, having checked the
-    documents (judgment, release certificate, no-criminal-record proof), may certify
-    (湘人社办发〔2026〕10号 二(五): 疑似服刑人员……前往参保社保经办机构处理后方可认证)."""
-    details = body.details
-    if (
-        body.channel in SELF_SERVICE
-        or getattr(details, "mode", None) != ManualMode.WINDOW
-        or not getattr(details, "document_refs", ())
-    ):
-        raise Unprocessable(
-            "an imprisonment report stands: certify at the agency's window with document_refs",
-            code="documents_required",
-        )
-
-
-def _recorded_death(facts: Facts) -> date | None:
-    """The day of a recorded death: reported as fact, or a suspicion a case confirmed."""
-    confirmed = {
-        case.stop_event_id
-        for case in facts.cases
-        if case.outcome is CaseOutcome.CONFIRMED_INELIGIBLE
-    }
-    return min(
-        (
-            stop.occurred_on
-            for stop in facts.stops
-            if stop.reason is StopReason.DEATH
-            and (not stop.suspected or stop.event_id in confirmed)
-        ),
-        default=None,
-    )

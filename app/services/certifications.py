@@ -15,7 +15,7 @@ from app.errors import Conflict, Forbidden, NotFound
 from app.schemas.certifications import BenefitValidity, CertificationRead
 from app.schemas.common import Page
 from app.services import audit
-from app.services.certification_ingest import Ingest
+from app.services.certification_request import Ingest
 from app.services.certification_store import Stored, to_read
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import FactBook, load_facts
