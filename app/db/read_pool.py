@@ -1,8 +1,9 @@
-"""A bare asyncpg pool for hot single-statement reads on PostgreSQL (point eligibility).
+"""A bare asyncpg pool for the hot paths on PostgreSQL: point eligibility's one-statement
+read, and ingest's common-case write transaction (app/db/native.py).
 
 A read that is one statement needs no transaction, no ORM and no pre-ping: through the
 engine's pool a checkout pings first (BEGIN, a query, ROLLBACK: three round trips), which
-costs more than the read itself. Built in the lifespan, like the engine; nothing connects
+costs more than the read itself. Its size is CERTSVC_DB_POOL_SIZE, shared by both uses. Built in the lifespan, like the engine; nothing connects
 until the first read. A connection that died with the server is dropped by asyncpg at its next
 checkout; a read that meets a dead or unreachable database raises one of CONNECTION_LOST.
 """
