@@ -3,9 +3,10 @@ read, and ingest's common-case write transaction (app/db/native.py).
 
 A read that is one statement needs no transaction, no ORM and no pre-ping: through the
 engine's pool a checkout pings first (BEGIN, a query, ROLLBACK: three round trips), which
-costs more than the read itself. Its size is CERTSVC_DB_POOL_SIZE, shared by both uses. Built in the lifespan, like the engine; nothing connects
-until the first read. A connection that died with the server is dropped by asyncpg at its next
-checkout; a read that meets a dead or unreachable database raises one of CONNECTION_LOST.
+costs more than the read itself. Its size is CERTSVC_DB_POOL_SIZE, shared by both uses.
+Built in the lifespan, like the engine; nothing connects until the first read. A connection
+that died with the server is dropped by asyncpg at its next checkout; a read that meets a
+dead or unreachable database raises one of CONNECTION_LOST.
 """
 
 from __future__ import annotations
