@@ -41,23 +41,9 @@ from pathlib import Path
 
 import httpx
 
+from app.services.run_compute import ITEM_FIELDS
 from bench import harness
 
-ITEM_COLUMNS = (
-    "seq",
-    "benefit_id",
-    "recipient_id",
-    "external_ref",
-    "agency_code",
-    "payable",
-    "status",
-    "reason",
-    "back_pay_months",
-    "overpaid_months",
-    "policy_id",
-    "valid_through",
-    "last_record_at",
-)
 INPUT_QUERY = """
 SELECT b.id, b.recipient_id, b.benefit_type, b.agency_code, b.start_date, b.approved,
        b.external_ref, b.funeral_subsidy_area, r.birth_date, r.residence,
@@ -285,7 +271,7 @@ def main() -> None:
             flush=True,
         )
         harness.log("baselines: COPY of the items, then of the input rows")
-        columns = ", ".join(ITEM_COLUMNS)
+        columns = ", ".join(ITEM_FIELDS)
         items_s, items_sink = asyncio.run(
             copy_baseline(
                 f"SELECT {columns} FROM payment_run_items WHERE run_id = $1 ORDER BY seq",

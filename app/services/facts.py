@@ -419,7 +419,24 @@ def case_fact(row: VerificationCase) -> CaseFact:
     )
 
 
-def moratorium_fact(row: Moratorium) -> MoratoriumFact:
+class MoratoriumRow(Protocol):
+    """A `Moratorium` entity, or a row of its columns (payment runs read with Core)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def agency_code(self) -> str: ...
+    @property
+    def benefit_types(self) -> list[str]: ...
+    @property
+    def starts_on(self) -> date: ...
+    @property
+    def ends_on(self) -> date: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def moratorium_fact(row: MoratoriumRow) -> MoratoriumFact:
     return MoratoriumFact(
         moratorium_id=str(row.id),
         agency_prefix=row.agency_code,

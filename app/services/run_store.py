@@ -39,8 +39,8 @@ from app.db.models import (
     StopReport,
     VerificationCase,
 )
-from app.domain.enums import BenefitType
 from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
+from app.services.facts import moratorium_fact
 from app.services.run_compute import (
     ITEM_COLUMNS,
     BenefitRow,
@@ -78,17 +78,7 @@ class CoreReader:
                 Moratorium.created_at,
             )
         )
-        self.moratoria = [
-            MoratoriumFact(
-                moratorium_id=str(row.id),
-                agency_prefix=row.agency_code,
-                benefit_types=frozenset(BenefitType(value) for value in row.benefit_types),
-                starts_on=row.starts_on,
-                ends_on=row.ends_on,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        self.moratoria = [moratorium_fact(row) for row in rows]
         for model in (StopReport, VerificationCase, ResumptionStep):
             found = await self.connection.scalar(select(exists(model.__table__)))
             self._events[model.__tablename__] = bool(found)
