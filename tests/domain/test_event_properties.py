@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.eligibility import CertificationFact
 from app.domain.enums import EligibilityStatus
+from app.domain.events import CaseOutcome
 from app.domain.months import Month
 from tests.domain.strategies import Case, cases_with_certifications, certifications
 
@@ -106,10 +108,23 @@ def test_status_reason_and_fields_agree(scenario: Scenario) -> None:
     if result.resumed_after_months is not None:
         assert result.payable and result.resumed_after_months >= 1
     if result.reason == "deceased":
-        # Overpaid months follow a stop's month: the death's, or an earlier imprisonment's
-        # (prison months paid before the report are overpaid too; docs/policy.md §10).
-        earliest = min(Month.of(stop.occurred_on) for stop in case.events.stops)
-        assert all(m > earliest for m in result.overpaid_months)
+        # Overpaid months follow a stop's month: the death's, an earlier imprisonment's (prison
+        # months paid before the report are overpaid too), or an earlier finding of the agency
+        # (核实停发, effective_on or the resolution day; docs/policy.md §7.6, §7.7).
+        assert all(m > _earliest_stop_month(case) for m in result.overpaid_months)
+
+
+def _earliest_stop_month(case: Case) -> Month:
+    tz = ZoneInfo(case.policy.timezone)
+    days = [stop.occurred_on for stop in case.events.stops]
+    for verdict in case.events.cases:
+        if verdict.outcome is not CaseOutcome.CONFIRMED_INELIGIBLE:
+            continue
+        if verdict.effective_on is not None:
+            days.append(verdict.effective_on)
+        elif verdict.resolved_at is not None and verdict.stop_event_id is None:
+            days.append(verdict.resolved_at.astimezone(tz).date())
+    return min(Month.of(day) for day in days)
 
 
 @settings(max_examples=300)

@@ -332,6 +332,23 @@ def test_agency_verified_stop_needs_a_continuation_step_and_a_new_certification(
     )
 
 
+def test_death_after_an_agency_stop_keeps_the_agency_stops_overpaid_months() -> None:
+    # Found ineligible from July 2027 but only on 2027-09-10: July to September were paid and
+    # are overpaid. The later death decides the reason; nothing was paid after it to recover.
+    certified = cert("2027-05-10")
+    verified = case(
+        opened="2027-08-01", outcome=INELIGIBLE, resolved="2027-09-10", effective="2027-06-30"
+    )
+    death = report(StopReason.DEATH, "2027-10-20", "2027-11-02")
+    result = evaluate(PENSION, "2027-12-01", [certified], events(verified, death))
+    assert (result.status, result.reason, result.stopped_on) == (
+        S.STOPPED,
+        "deceased",
+        date(2027, 10, 20),
+    )
+    assert result.overpaid_months == months("2027-07", "2027-09")
+
+
 def test_continuation_step_recorded_before_the_finding_does_not_lift_it() -> None:
     verified = case(
         opened="2027-06-01", outcome=INELIGIBLE, resolved="2027-07-10", effective="2027-06-30"
