@@ -223,10 +223,9 @@ class Server:
         self.stop()
 
 
-def certsvc_server(port: int) -> Server:
-    return Server(
-        "certsvc", [*certsvc_command(), "serve", "--port", str(port)], port, ready_path="/readyz"
-    )
+def certsvc_server(port: int, workers: int = 1) -> Server:
+    argv = [*certsvc_command(), "serve", "--port", str(port), "--workers", str(workers)]
+    return Server("certsvc", argv, port, ready_path="/readyz")
 
 
 def ceiling_server(port: int) -> Server:
@@ -234,11 +233,11 @@ def ceiling_server(port: int) -> Server:
     return Server("ceiling", argv, port, ready_path="/ready")
 
 
-def accelerators() -> str:
+def accelerators(workers: int = 1) -> str:
     """What uvicorn's 'auto' loop and HTTP parser pick in this environment."""
     loop = "uvloop" if find_spec("uvloop") else "asyncio"
     http = "httptools" if find_spec("httptools") else "h11"
-    return f"uvicorn loop={loop} http={http}, 1 worker"
+    return f"uvicorn loop={loop} http={http}, {workers} worker{'s' if workers > 1 else ''}"
 
 
 # --- /proc accounting -----------------------------------------------------------------------
@@ -249,6 +248,20 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of a process and its live descendants (uvicorn's worker processes)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += cpu_seconds(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+    return total
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -402,11 +415,13 @@ def choose_driver(requested: str) -> str:
     return requested
 
 
-def _run_driver(argv: list[str], env: dict[str, str], server_pid: int, budget: float) -> tuple:
+def _run_driver(
+    argv: list[str], env: dict[str, str], server_pid: int, budget: float
+) -> tuple[dict[str, Any], float, float, float]:
     """Run a driver process to its end (killed after ``budget`` seconds), returning its JSON
     line, its own CPU time, and the server's and the machine's CPU over the same window."""
     log("load: " + " ".join([Path(argv[0]).name, *argv[1:]])[:160])
-    server_before, machine_before = cpu_seconds(server_pid), machine_ticks()
+    server_before, machine_before = tree_cpu_seconds(server_pid), machine_ticks()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=err)
         timer = threading.Timer(budget, process.kill)
@@ -416,7 +431,7 @@ def _run_driver(argv: list[str], env: dict[str, str], server_pid: int, budget: f
         finally:
             timer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
-        server_cpu = cpu_seconds(server_pid) - server_before
+        server_cpu = tree_cpu_seconds(server_pid) - server_before
         busy_after, total_after = machine_ticks()
         machine = (busy_after - machine_before[0]) / max(total_after - machine_before[1], 1)
         err.seek(0)

@@ -3,7 +3,7 @@
 rows with a durable commit per request-equivalent.
 
     python -m bench.ingest [--seconds 20] [--warmup 3] [--single-connections 16]
-        [--batch-connections 2] [--batch-size 1000] [--port 8814]
+        [--batch-connections 2] [--batch-size 1000] [--port 8814] [--workers 1]
 
 Needs CERTSVC_DATABASE_URL (PostgreSQL) and CERTSVC_DATA_DIR of the benchmark database built
 by bench.province. Creates a mobile client, starts `certsvc serve`, and drives it with the
@@ -13,6 +13,8 @@ passed face check of a random generated recipient, occurred_at = now, with a uni
 source_ref starting `bench-<run>-`. Every request is one transaction committed before the
 answer, with PostgreSQL's durable defaults (printed). The mobile role's per-client rate limit
 is lifted for the server (CERTSVC_RATE_LIMITS, unless set): one client stands for many.
+``--workers N`` serves with N uvicorn processes, as a deployment would with one per core; the
+server CPU printed is then theirs and their parent's together.
 
 Baseline: the same number of rows as the service accepted, inserted by asyncpg into a scratch
 table `LIKE certifications INCLUDING ALL` (same columns, primary key, unique and recipient
@@ -237,6 +239,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--recipients", type=int, default=50_000)
     parser.add_argument("--port", type=int, default=8814)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     harness.database_url()
     # One mobile client stands for many backends: its per-client rate limit (500/s by default)
@@ -257,7 +260,7 @@ def main() -> None:
                 ("single", args.single_connections, {}),
                 ("batch", args.batch_connections, {"batch_size": args.batch_size}),
             ]
-            with harness.certsvc_server(args.port) as server:
+            with harness.certsvc_server(args.port, args.workers) as server:
                 # One warm-up (single posts) before the measured windows, not one per mode: a
                 # 1000-item batch can take longer than any warm-up.
                 harness.python_load(
@@ -300,7 +303,7 @@ def main() -> None:
 
     print(
         f"\ncertification ingest, {args.seconds:g} s each after {args.warmup:g} s warm-up, "
-        f"driver python (bench.loadgen); {harness.accelerators()}; {durable}; "
+        f"driver python (bench.loadgen); {harness.accelerators(args.workers)}; {durable}; "
         f"CERTSVC_RATE_LIMITS={os.environ['CERTSVC_RATE_LIMITS']}"
     )
     rows = []
