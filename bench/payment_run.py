@@ -18,9 +18,10 @@ the workers' CPU is the server's waited-for children's CPU.
 Baselines, over asyncpg COPY … TO STDOUT into a sink that counts bytes:
 - output: `COPY (SELECT <the item columns> FROM payment_run_items WHERE run_id = $1 ORDER BY
   seq) TO STDOUT`, the same rows the items endpoint serves;
-- input: `COPY (SELECT <benefit columns>, <recipient columns>, <certification columns> FROM
-  benefits JOIN recipients LEFT JOIN certifications (counted) WHERE agency_code LIKE '14%')
-  TO STDOUT`, the rows the engine has to read to decide the run.
+- input: `COPY (SELECT <benefit columns>, <recipient columns>, <certification columns>,
+  <stop report columns>, <case columns> FROM benefits JOIN recipients LEFT JOIN
+  certifications (counted) LEFT JOIN stop_reports LEFT JOIN verification_cases WHERE
+  agency_code LIKE '14%') TO STDOUT`, the rows the engine has to read to decide the run.
 
 At the end the run (with its items) and the client are deleted unless --keep-run, and the
 run tables vacuumed. Targets
@@ -47,10 +48,14 @@ from bench import harness
 INPUT_QUERY = """
 SELECT b.id, b.recipient_id, b.benefit_type, b.agency_code, b.start_date, b.approved,
        b.external_ref, b.funeral_subsidy_area, r.birth_date, r.residence,
-       r.emergency_contacts, c.id, c.channel, c.occurred_at, c.recorded_at, c.revoked_at
+       r.emergency_contacts, c.id, c.channel, c.occurred_at, c.recorded_at, c.revoked_at,
+       s.id, s.benefit_id, s.reason, s.occurred_on, s.suspected, s.recorded_at,
+       v.id, v.stop_report_id, v.outcome, v.effective_on, v.resolved_at
 FROM benefits b
 JOIN recipients r ON r.id = b.recipient_id
 LEFT JOIN certifications c ON c.recipient_id = b.recipient_id AND c.counted
+LEFT JOIN stop_reports s ON s.recipient_id = b.recipient_id
+LEFT JOIN verification_cases v ON v.recipient_id = b.recipient_id
 WHERE b.agency_code LIKE $1 || '%'
 """
 

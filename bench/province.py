@@ -9,7 +9,11 @@ CSV writer, the load drivers) can address the same people without reading them b
 
 Mix: benefit types weighted like a Shanxi county (pensions most), 1 to 2 benefits each; about
 70 % certified within their cycle, 15 % overdue, 10 % never certified, 5 % certified only
-through a failed attempt; channels mostly face, then window, terminal, home visit.
+through a failed attempt; channels mostly face, then window, terminal, home visit. Life events,
+independent of that: 1 % have a reported death (stopped / deceased), 0.3 % a re-employment
+that stops their first benefit, 0.2 % a reported imprisonment (suspended / incarcerated), and
+0.5 % a suspected death with its verification case open (suspended / verification_required),
+each dated 1 to 11 months ago and reported 3 to 40 days later.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.engine import make_url
 from app.db.base import new_id
 from app.db.migrate import upgrade_to_head
 from app.domain.id_numbers import check_character, mask_id_number
+from app.domain.working_days import working_day_deadline
 from app.protection import load_id_protector
 from app.settings import get_settings
 
@@ -48,6 +53,14 @@ BENEFIT_WEIGHTS = {
 FIRST_BIRTH = date(1930, 1, 1)
 BIRTH_DAYS = 16000
 CHUNK = 20000
+# Life events by the share of recipients they befall: (reason, suspected, benefit-specific).
+EVENTS = (
+    (0.010, "death", False, False),
+    (0.003, "re_employment", False, True),
+    (0.002, "imprisonment", False, False),
+    (0.005, "death", True, False),
+)
+STOP_REPORT_WORKING_DAYS = 20  # both notices
 
 
 def id_number_for(index: int, province: str = "14") -> str:
@@ -122,6 +135,8 @@ async def generate(url: str, recipients: int, province: str, seed: int, today: d
     started = time.monotonic()
     for offset in range(0, recipients, CHUNK):
         people, benefits, certifications = [], [], []
+        reports: list[tuple[object, ...]] = []
+        cases: list[tuple[object, ...]] = []
         for index in range(offset, min(offset + CHUNK, recipients)):
             number = id_number_for(index, province)
             recipient_id = new_id()
@@ -157,6 +172,9 @@ async def generate(url: str, recipients: int, province: str, seed: int, today: d
                         now,
                     )
                 )
+            first = benefits[len(benefits) - len(chosen)]
+            benefit = (uuid.UUID(str(first[0])), str(first[3]))
+            life_event(rng, index, seed, client_id, now, recipient_id, benefit, reports, cases)
             roll = rng.random()
             if roll < 0.10:
                 continue  # never certified
@@ -257,12 +275,121 @@ async def generate(url: str, recipients: int, province: str, seed: int, today: d
                     "request_digest",
                 ],
             )
+            await connection.copy_records_to_table(
+                "stop_reports", records=reports, columns=STOP_REPORT_COLUMNS
+            )
+            await connection.copy_records_to_table(
+                "verification_cases", records=cases, columns=CASE_COLUMNS
+            )
         done = min(offset + CHUNK, recipients)
         rate = done / (time.monotonic() - started)
         print(f"\r{done:,} recipients ({rate:,.0f}/s)", end="", flush=True)
     await connection.execute("ANALYZE")
     await connection.close()
     print(f"\ngenerated {recipients:,} recipients in {time.monotonic() - started:.1f}s")
+
+
+STOP_REPORT_COLUMNS = [
+    "id",
+    "recipient_id",
+    "benefit_id",
+    "reason",
+    "occurred_on",
+    "reported_by",
+    "suspected",
+    "documents",
+    "deadline",
+    "late",
+    "calendar",
+    "source_ref",
+    "request_digest",
+    "client_id",
+    "recorded_at",
+]
+CASE_COLUMNS = [
+    "id",
+    "recipient_id",
+    "benefit_id",
+    "agency_code",
+    "reason",
+    "status",
+    "stop_report_id",
+    "dedupe_key",
+    "opened_on",
+    "opened_at",
+    "documents",
+]
+
+
+def life_event(
+    rng: random.Random,
+    index: int,
+    seed: int,
+    client_id: uuid.UUID,
+    now: datetime,
+    recipient_id: uuid.UUID,
+    first_benefit: tuple[uuid.UUID, str],
+    reports: list[tuple[object, ...]],
+    cases: list[tuple[object, ...]],
+) -> None:
+    """Maybe a stop report for this recipient (a benefit-specific one names its first benefit,
+    given as id and agency), and for a suspected one its open case, as the stop-report
+    endpoint would record them."""
+    event = _pick_event(rng.random())
+    if event is None:
+        return
+    reason, suspected, specific = event
+    occurred_on = now.date() - timedelta(days=30 * rng.randrange(1, 12) + rng.randrange(28))
+    recorded_at = min(
+        now,
+        datetime.combine(occurred_on, datetime.min.time(), UTC)
+        + timedelta(days=rng.randrange(3, 41), hours=rng.randrange(1, 10)),
+    )
+    deadline = working_day_deadline(occurred_on, STOP_REPORT_WORKING_DAYS)
+    report_id = new_id()
+    reports.append(
+        (
+            report_id,
+            recipient_id,
+            first_benefit[0] if specific else None,
+            reason,
+            occurred_on,
+            "data_match" if suspected else "family",
+            suspected,
+            "[]",
+            deadline.day,
+            recorded_at.date() > deadline.day,
+            deadline.basis.value,
+            f"gen-{seed}-stop-{index}",
+            f"{rng.getrandbits(256):064x}",
+            client_id,
+            recorded_at,
+        )
+    )
+    if suspected:
+        cases.append(
+            (
+                new_id(),
+                recipient_id,
+                None,
+                first_benefit[1],
+                f"suspected_{reason}",
+                "open",
+                report_id,
+                f"stop:{report_id}",
+                recorded_at.date(),
+                recorded_at,
+                "[]",
+            )
+        )
+
+
+def _pick_event(roll: float) -> tuple[str, bool, bool] | None:
+    for share, reason, suspected, specific in EVENTS:
+        if roll < share:
+            return reason, suspected, specific
+        roll -= share
+    return None
 
 
 def main() -> None:
