@@ -46,24 +46,15 @@ async def get_eligibility(
     """Status, validity, next due date and payability of every benefit of the recipient."""
     # The hot read (issue 6): the pool and policies come straight from the lifespan's state,
     # as each dependency costs tens of microseconds to resolve; on PostgreSQL the read pool
-    # answers, and the session below never connects (no request-session dependency either).
-    # The answer is already JSON, so FastAPI does not validate and serialize it again
-    # (response_model stays, for OpenAPI).
+    # answers and no session is made (no request-session dependency either). Sessions from
+    # elsewhere than the lifespan (tests bind theirs to a connection inside a transaction,
+    # which the pool cannot see) read through a session instead. The answer is already JSON,
+    # so FastAPI does not validate and serialize it again (response_model stays, for OpenAPI).
     state = request.state
-    session = sessions()
-    try:
-        body = await service.recipient_eligibility_json(
-            session,
-            state.read_pool,
-            principal,
-            state.policies,
-            recipient_id,
-            on or today(now),
-            known_at,
-        )
-    finally:
-        if session.in_transaction():
-            await session.close()
+    pool = state.read_pool if sessions is state.sessionmaker else None
+    body = await service.recipient_eligibility_json(
+        sessions, pool, principal, state.policies, recipient_id, on or today(now), known_at
+    )
     return Response(body, media_type="application/json")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from app.services.facts import (
     benefit_facts,
     load_facts,
     load_recipient_facts,
+    load_recipient_facts_pooled,
     recipient_facts,
 )
 from app.services.policies import SERVICE_TIMEZONE, policy_for
@@ -103,7 +104,7 @@ async def recipient_eligibility(
 
 
 async def recipient_eligibility_json(
-    session: AsyncSession,
+    sessions: Callable[[], AsyncSession],
     pool: ReadPool | None,
     principal: Principal,
     policies: PolicyBook,
@@ -112,8 +113,20 @@ async def recipient_eligibility_json(
     known_at: datetime | None = None,
 ) -> bytes:
     """`recipient_eligibility`, serialized: the same answer and the same JSON, read in one
-    statement on PostgreSQL and written straight to bytes (no ORM entities, no models)."""
-    loaded = await load_recipient_facts(session, recipient_id, pool)
+    statement on PostgreSQL and written straight to bytes (no ORM entities, no models).
+
+    With ``pool`` the read pool answers alone and no session is made (creating one costs
+    about a tenth of this path's CPU); without it, a session from ``sessions`` reads (SQLite,
+    or a test's connection whose transaction the pool cannot see)."""
+    if pool is not None:
+        loaded = await load_recipient_facts_pooled(pool, recipient_id)
+    else:
+        session = sessions()
+        try:
+            loaded = await load_recipient_facts(session, recipient_id)
+        finally:
+            if session.in_transaction():
+                await session.close()
     if loaded is None:
         raise NotFound("no such recipient")
     recipient, book = loaded

@@ -248,16 +248,28 @@ async def load_recipient_facts(
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         row = await raw.driver_connection.fetchrow(_ONE_RECIPIENT, recipient_id)  # type: ignore[union-attr]
-    else:
-        try:
-            row = await pool.fetchrow(_ONE_RECIPIENT, recipient_id)
-        except CONNECTION_LOST as exc:
-            # As app/errors.py answers the engine's connection failures: 503, never a 500.
-            logger.warning("database unavailable: %s", type(exc).__name__)
-            raise DatabaseUnavailable(
-                "The database cannot be reached; try again shortly.",
-                headers={"Retry-After": "5"},
-            ) from None
+        return _recipient_from_row(recipient_id, row)
+    return await load_recipient_facts_pooled(pool, recipient_id)
+
+
+async def load_recipient_facts_pooled(
+    pool: ReadPool, recipient_id: uuid.UUID
+) -> tuple[RecipientRow, FactBook] | None:
+    """`load_recipient_facts` through the read pool alone, for a caller that knows the pool
+    may answer (PostgreSQL, no transaction of its own to see into): no session is made."""
+    try:
+        row = await pool.fetchrow(_ONE_RECIPIENT, recipient_id)
+    except CONNECTION_LOST as exc:
+        # As app/errors.py answers the engine's connection failures: 503, never a 500.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        raise DatabaseUnavailable(
+            "The database cannot be reached; try again shortly.",
+            headers={"Retry-After": "5"},
+        ) from None
+    return _recipient_from_row(recipient_id, row)
+
+
+def _recipient_from_row(recipient_id: uuid.UUID, row: Any) -> tuple[RecipientRow, FactBook] | None:
     if row is None:
         return None
     recipient = RecipientRecord(

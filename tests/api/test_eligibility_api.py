@@ -340,12 +340,16 @@ async def test_the_point_read_through_the_read_pool_answers_the_same(
     assert (pool is None) == (database.backend == "sqlite")
     if pool is None:
         return
+
+    def no_session() -> AsyncSession:
+        raise AssertionError("the read pool answers alone: no session is made")
+
     try:
+        body = await recipient_eligibility_json(
+            no_session, pool, ADMIN, load_policies(), uuid.UUID(ids[3]), date(2026, 6, 10)
+        )
+        assert pool.pool.get_size() == 1  # read through the pool
         async with AsyncSession(database.engine) as session:
-            body = await recipient_eligibility_json(
-                session, pool, ADMIN, load_policies(), uuid.UUID(ids[3]), date(2026, 6, 10)
-            )
-            assert pool.pool.get_size() == 1  # read through the pool, not the session
             assert body == await _reference(session, ids[3], "2026-06-10", None)
     finally:
         await pool.close()
