@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from app.deps import (
+    BEARER_SECURITY,
     NowDep,
     PoliciesDep,
     PrincipalDep,
-    ReadingPrincipalDep,
+    ReadingCallDep,
     SessionDep,
-    SessionsDep,
 )
 from app.routers.responses import problems
 from app.schemas.eligibility import BenefitEligibility, RecipientEligibility
@@ -30,12 +30,12 @@ router = APIRouter(prefix="/v1/recipients", tags=["eligibility"])
     response_model=RecipientEligibility,
     responses=problems(403, 404, 422),
     summary="Is each benefit payable on a date",
+    openapi_extra=BEARER_SECURITY,
 )
 async def get_eligibility(
     recipient_id: uuid.UUID,
     request: Request,
-    sessions: SessionsDep,
-    principal: ReadingPrincipalDep,
+    call: ReadingCallDep,
     now: NowDep,
     on: Annotated[date | None, Query(description="the day asked about; default today")] = None,
     known_at: Annotated[
@@ -51,9 +51,10 @@ async def get_eligibility(
     # which the pool cannot see) read through a session instead. The answer is already JSON,
     # so FastAPI does not validate and serialize it again (response_model stays, for OpenAPI).
     state = request.state
+    sessions = call.sessions
     pool = state.read_pool if sessions is state.sessionmaker else None
     body = await service.recipient_eligibility_json(
-        sessions, pool, principal, state.policies, recipient_id, on or today(now), known_at
+        sessions, pool, call.principal, state.policies, recipient_id, on or today(now), known_at
     )
     return Response(body, media_type="application/json")
 
