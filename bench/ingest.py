@@ -9,8 +9,9 @@ Needs CERTSVC_DATABASE_URL (PostgreSQL) and CERTSVC_DATA_DIR of the benchmark da
 by bench.province. Creates a mobile client, starts `certsvc serve`, and drives it with the
 asyncio driver of bench.loadgen in its own process (bodies are generated per request, and at
 these rates the driver costs a few % of a core; its CPU is printed). Each certification is a
-passed face check of a random generated recipient, occurred_at = now, with a unique
-source_ref starting `bench-<run>-`. Every request is one transaction committed before the
+passed face check of a random generated recipient without a stop report (those certify;
+`harness.sample_recipient_ids`), occurred_at = now, with a unique source_ref starting
+`bench-<run>-`. Every request is one transaction committed before the
 answer, with PostgreSQL's durable defaults (printed). The mobile role's per-client rate limit
 is lifted for the server (CERTSVC_RATE_LIMITS, unless set): one client stands for many.
 ``--workers N`` serves with N uvicorn processes, as a deployment would with one per core; the
@@ -193,7 +194,7 @@ async def cleanup(client: str) -> dict[str, int]:
 async def prepare(count: int, table: str) -> tuple[list[str], str]:
     connection = await harness.connect()
     try:
-        ids = await harness.sample_recipient_ids(connection, count)
+        ids = await harness.sample_recipient_ids(connection, count, certifying=True)
         await connection.execute(
             f"CREATE TABLE {table} (LIKE certifications INCLUDING ALL)"
         )  # logged: commits are as durable as the service's

@@ -5,7 +5,8 @@ check that every certification the driver saw acknowledged is in the database.
         [--warmup 3] [--batch-size 50] [--recipients 50000]
 
 Needs CERTSVC_DATABASE_URL (PostgreSQL) and CERTSVC_DATA_DIR of the benchmark database built
-by bench.province. Draws ``--recipients`` random generated recipients, creates a mobile API
+by bench.province. Draws ``--recipients`` random generated recipients without a stop report
+(those certify; `harness.sample_recipient_ids`), creates a mobile API
 client (`certsvc clients create --role mobile`; it reads eligibility, and posts face checks
 singly and in batches), starts `certsvc serve` and drives it from a separate process
 (``python -m bench.load_mixed drive``, built on bench.loadgen's raw HTTP/1.1 pieces): each of
@@ -238,7 +239,7 @@ def mixed_load(
 async def prepare(count: int) -> tuple[list[str], str]:
     connection = await harness.connect()
     try:
-        ids = await harness.sample_recipient_ids(connection, count)
+        ids = await harness.sample_recipient_ids(connection, count, certifying=True)
         return ids, await harness.durability(connection)
     finally:
         await connection.close()
