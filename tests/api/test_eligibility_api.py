@@ -412,6 +412,25 @@ async def test_a_revoked_key_stops_working_within_the_cache_lifetime(
             assert refused.headers["www-authenticate"] == "Bearer"
 
 
+async def test_point_reads_without_a_bearer_key_get_401(api: Api) -> None:
+    """The caller is read without a security dependency (`ReadingCall`, app/deps.py): no key,
+    another scheme and an unknown key still get 401, and OpenAPI still names the scheme."""
+    changzhi = await api.new_client(Role.COUNTY, ("1404",))
+    path = f"/v1/recipients/{await _registered(changzhi, [benefit()])}/eligibility"
+    anonymous = httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://t")
+    async with anonymous:
+        for headers in (
+            {},
+            {"Authorization": "Basic dXNlcjpwYXNz"},
+            {"Authorization": "Bearer csk_not-a-key"},
+        ):
+            refused = await anonymous.get(path, headers=headers)
+            assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+            assert refused.headers["www-authenticate"] == "Bearer"
+    operation = api.fastapi.openapi()["paths"]["/v1/recipients/{recipient_id}/eligibility"]
+    assert operation["get"]["security"] == [{"HTTPBearer": []}]
+
+
 async def test_a_read_pool_that_cannot_reach_the_database_answers_503(
     database: Database, workdir: Path
 ) -> None:
