@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from datetime import date, timedelta
 from typing import Any
 
 from app.domain.id_numbers import check_character
 
 _serial = itertools.count(1)
+_FIRST_BIRTH = date(1950, 1, 1)
 
 
-def id_number(region: str = "140402", birth: str = "19500101") -> str:
-    """A fresh, valid ID number (distinct per call within a run)."""
-    first17 = f"{region}{birth}{next(_serial) % 1000:03d}"
+def id_number(region: str = "140402", birth: str | None = None) -> str:
+    """A fresh, valid ID number, distinct per call within a run. The serial has 1000 values,
+    so without ``birth`` the birth date moves on a day every 1000 calls, from 1950-01-01 (a
+    fixed date once made a test that posts thousands of numbers reuse a registered one)."""
+    serial = next(_serial)
+    if birth is None:
+        birth = f"{_FIRST_BIRTH + timedelta(days=serial // 1000):%Y%m%d}"
+    first17 = f"{region}{birth}{serial % 1000:03d}"
     return first17 + check_character(first17)
 
 
