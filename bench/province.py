@@ -112,6 +112,22 @@ def details_for(channel: str, rng: random.Random, county: str) -> dict[str, obje
     }
 
 
+async def create_database_if_missing(url: str) -> None:
+    """Create the benchmark database on its server, so a fresh clone needs no manual step."""
+    target = make_url(url).set(drivername="postgresql")
+    name = target.database
+    if not name:
+        raise SystemExit("CERTSVC_DATABASE_URL must name the benchmark database")
+    admin_dsn = target.set(database="postgres").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}", flush=True)
+    finally:
+        await admin.close()
+
+
 async def generate(url: str, recipients: int, province: str, seed: int, today: date) -> None:
     settings = get_settings()
     protector = load_id_protector(settings)
@@ -403,6 +419,7 @@ def main() -> None:
     url = get_settings().database_url
     if not url.startswith("postgresql"):
         raise SystemExit("set CERTSVC_DATABASE_URL to a PostgreSQL database")
+    asyncio.run(create_database_if_missing(url))
     upgrade_to_head(url)
     asyncio.run(generate(url, args.recipients, args.province, args.seed, date.today()))
 
