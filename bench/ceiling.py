@@ -150,7 +150,10 @@ def measure(args: argparse.Namespace) -> None:
                     which, server, paths, "none", args.seconds, args.connections
                 )
                 runs.append((label, result))
-    print(f"\nceiling servers: {harness.accelerators()}; {args.connections} connections")
+    print(
+        f"\nceiling servers: {harness.accelerators()}; {harness.machine_speed()}; "
+        f"{args.connections} connections"
+    )
     baseline = runs[3][1].per_second
     harness.print_table(
         [

@@ -253,6 +253,24 @@ def accelerators(workers: int = 1) -> str:
     return f"uvicorn loop={loop} http={http}, {workers} worker{'s' if workers > 1 else ''}"
 
 
+def machine_speed() -> str:
+    """A fixed pure-Python loop, timed, so figures from different days can be compared.
+
+    The machines are shared and their speed varies from day to day; the ratios do not need
+    this, but absolute figures (certifications per second) should be read against it.
+    """
+
+    def spin() -> float:
+        started = time.perf_counter()
+        total = 0
+        for step in range(5_000_000):
+            total += step
+        return time.perf_counter() - started
+
+    best = min(spin() for _ in range(3))
+    return f"CPU reference {best * 1000:.0f} ms (5M-step Python loop, best of 3; lower is faster)"
+
+
 # --- /proc accounting -----------------------------------------------------------------------
 
 

@@ -304,7 +304,8 @@ def main() -> None:
 
     print(
         f"\ncertification ingest, {args.seconds:g} s each after {args.warmup:g} s warm-up, "
-        f"driver python (bench.loadgen); {harness.accelerators(args.workers)}; {durable}; "
+        f"driver python (bench.loadgen); {harness.accelerators(args.workers)}; "
+        f"{harness.machine_speed()}; {durable}; "
         f"CERTSVC_RATE_LIMITS={os.environ['CERTSVC_RATE_LIMITS']}"
     )
     rows = []

@@ -318,7 +318,7 @@ def main() -> None:
         f"\nmixed load, {args.connections} connections, {args.seconds:g} s after "
         f"{args.warmup:g} s warm-up, 80/15/5 % eligibility/single/batch ({args.batch_size} "
         f"items), {len(ids):,} random recipients; driver python (bench.load_mixed drive); "
-        f"{harness.accelerators()}; {durable}"
+        f"{harness.accelerators()}; {harness.machine_speed()}; {durable}"
     )
     rows = []
     for kind in KINDS:

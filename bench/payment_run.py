@@ -301,7 +301,7 @@ def main() -> None:
         f"(payable {run['counts']['payable']:,}, withheld {run['counts']['withheld']:,}, "
         f"stopped {run['counts']['stopped']:,}); streamed {figures['lines']:,} lines, "
         f"{int(figures['bytes']) / 1e6:,.0f} MB, digest matches: {figures['digest_ok']}; "
-        f"{harness.accelerators()}"
+        f"{harness.accelerators()}; {harness.machine_speed()}"
     )
     harness.print_table(
         ["step", "seconds", "rows/s", "baseline", "baseline s", "vs baseline"],

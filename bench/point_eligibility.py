@@ -122,7 +122,7 @@ def report(
     print(
         f"\npoint eligibility, {count:,} random recipients, {args.connections} connections, "
         f"{args.seconds:g} s each in {args.rounds} alternating slices after {args.warmup:g} s "
-        f"warm-up; driver {driver}; {harness.accelerators()}"
+        f"warm-up; driver {driver}; {harness.accelerators()}; {harness.machine_speed()}"
     )
     harness.print_table(
         [
