@@ -1,12 +1,13 @@
-"""A payment run decides exactly as the single answer path does, however it is computed.
+"""A payment run and the batch check decide exactly as the single answer path does, however
+a run is computed.
 
 A generated population with every kind of fact (certifications, some revoked, deaths,
 imprisonments, suspicions and their cases, resumption steps, a moratorium, facts recorded
-after the run's instant) is run in Shanxi and Hunan; every stored item must equal the single
-eligibility answer, and its ``last_record_at`` must be `FactBook.newest_record`. On PostgreSQL
-the run is also computed in worker processes over many small spans, which must serve the same
-bytes as the in-process computation. A run computed before pages were stored is served from
-its items, byte for byte.
+after the run's instant) is run in Shanxi and Hunan; every stored item, and every benefit of a
+batch check over the same recipients, must equal the single eligibility answer, and an item's
+``last_record_at`` must be `FactBook.newest_record`. On PostgreSQL the run is also computed in
+worker processes over many small spans, which must serve the same bytes as the in-process
+computation. A run computed before pages were stored is served from its items, byte for byte.
 """
 
 from __future__ import annotations
@@ -206,6 +207,21 @@ async def _run(payment: httpx.AsyncClient, scope: str) -> tuple[dict[str, Any], 
     return run, served.content
 
 
+async def _batch_check(payment: httpx.AsyncClient, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The batch check's answer for every benefit of these recipients, by benefit id."""
+    response = await payment.post(
+        "/v1/eligibility/check",
+        json={"month": "2026-06", "recipients": [{"recipient_id": rid} for rid in ids]},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["on"] == "2026-06-10"
+    assert [result["recipient_id"] for result in body["results"]] == ids
+    return {
+        answer["benefit_id"]: answer for result in body["results"] for answer in result["benefits"]
+    }
+
+
 async def _newest_records(database: Database, ids: list[str], known_at: str) -> dict[str, Any]:
     """`FactBook.newest_record` of each recipient, as the UTC text a line carries."""
     instant = datetime.fromisoformat(known_at)
@@ -233,12 +249,17 @@ async def test_every_run_item_is_the_single_answer_on_a_generated_population(
         assert run["items"] == len(items) > 0
         assert sum(run["counts"].values()) == len(items)
         singles: dict[str, dict[str, Any]] = {}
-        for rid in dict.fromkeys(item["recipient_id"] for item in items):
+        in_scope = list(dict.fromkeys(item["recipient_id"] for item in items))
+        for rid in in_scope:
             answer = await people.admin.get(
                 f"/v1/recipients/{rid}/eligibility", params={"on": "2026-06-10"}
             )
             assert answer.status_code == 200, answer.text
             singles.update({b["benefit_id"]: b for b in answer.json()["benefits"]})
+        batch = await _batch_check(people.payment, in_scope)
+        assert batch.keys() == singles.keys()
+        for benefit_id, checked in batch.items():
+            assert {f: checked[f] for f in FIELDS} == {f: singles[benefit_id][f] for f in FIELDS}
         for item in items:
             single = singles[item["benefit_id"]]
             assert {f: item[f] for f in FIELDS} == {f: single[f] for f in FIELDS}, item
