@@ -260,6 +260,12 @@ class PaymentRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Raised by each takeover; every write of a computation is conditional on it (a fence).
+    attempt: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The benefits in scope in the run's snapshot: the seal proves this many were stored.
+    planned_items: Mapped[int | None]
+    # host:pid of the process computing the current attempt, for operators.
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
     items: Mapped[int] = mapped_column(default=0)
     payable: Mapped[int] = mapped_column(default=0)
     withheld: Mapped[int] = mapped_column(default=0)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Header, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
+from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep, SettingsDep
 from app.routers.responses import problems
 from app.schemas.payments import (
     EligibilityCheck,
@@ -62,13 +62,17 @@ async def post_payment_run(
     session: SessionDep,
     principal: PrincipalDep,
     policies: PoliciesDep,
+    settings: SettingsDep,
     now: NowDep,
 ) -> PaymentRunRead:
     """Creates the run and computes it in the background (poll `GET …/{run_id}`); the same
-    month and agency again returns the existing run unless `new` is true."""
-    run, created = await runs.create_run(session, principal, body, now)
-    if created:
-        background.add_task(runs.compute_run, request.state.sessionmaker, policies, run.id)
+    month and agency again returns the existing run unless `new` is true. 201 also when this
+    request took over a run whose computation had stopped (its lease ran out)."""
+    options = runs.RunOptions.of(settings)
+    run, claim = await runs.create_run(session, principal, body, now, options)
+    if claim is not None:
+        sessions = request.state.sessionmaker
+        background.add_task(runs.compute_run, sessions, policies, claim, options)
     else:
         response.status_code = status.HTTP_200_OK
     return runs.to_run_read(run)

@@ -68,7 +68,15 @@ class PaymentRunRead(BaseModel):
     decided_on: date
     known_at: datetime = Field(description="decisions use only what was recorded by then")
     counts: RunCounts
-    items: int
+    items: int = Field(description="items stored so far (all of them once completed)")
+    planned_items: int | None = Field(
+        description="benefits in the run's scope, known once its computation has planned it"
+    )
+    attempt: int = Field(description="raised each time a stalled computation is taken over")
+    heartbeat_at: datetime | None = Field(
+        description="last sign of life of the computation; a computing run whose heartbeat is "
+        "older than the lease is taken over by the next request for it"
+    )
     digest: str | None = Field(description="SHA-256 (hex) of the NDJSON the items endpoint serves")
     created_at: datetime
     completed_at: datetime | None

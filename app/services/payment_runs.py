@@ -8,6 +8,10 @@ transaction). The computation runs in the background of the API process that acc
 request; clients poll the run's status. Each decision is rendered once, as the NDJSON line
 that is stored in a page, hashed into the run's digest and served as stored
 (run_compute.py decides, run_store.py reads and writes).
+
+One computation at a time holds a run's claim, and every write it makes is fenced by it
+(app/db/run_claims.py): a run whose process died is taken over by exactly one later request,
+and it is completed only in the transaction that proves every item stored.
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.auth import Principal
+from app.db import run_claims
 from app.db.base import new_id, utcnow
 from app.db.engine import SessionMaker
 from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
+from app.db.run_claims import RunClaim, RunIncomplete
 from app.db.upsert import insert_for
 from app.domain.enums import Role
 from app.domain.months import Month
@@ -39,11 +46,19 @@ from app.services.policies import today
 from app.services.run_compute import ITEM_FIELDS, RunDecider, render_line
 from app.services.run_pg import Scope, SpanResult, SpanWork, begin_snapshot, plan
 from app.services.run_store import reading, write_page
+from app.settings import Settings
 
-__all__ = ["ITEM_FIELDS", "compute_run", "create_run", "get_run", "stream_items", "stream_lines"]
+__all__ = [
+    "ITEM_FIELDS",
+    "RunOptions",
+    "compute_run",
+    "create_run",
+    "get_run",
+    "stream_items",
+    "stream_lines",
+]
 
 logger = logging.getLogger("certsvc.payment_runs")
-STALE_AFTER = timedelta(minutes=5)
 # Smaller runs on PostgreSQL are decided in the API process: starting workers costs ~1 s.
 POOL_MIN_ITEMS = 50_000
 
@@ -54,11 +69,29 @@ def decision_day(month: Month, now: datetime) -> date:
     return min(max(current, month.first_day), month.last_day)
 
 
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How runs are computed: the lease a computation holds, and the benefits per span."""
+
+    lease: timedelta = timedelta(seconds=300)
+    span_benefits: int = 10_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> RunOptions:
+        return cls(timedelta(seconds=settings.run_lease_seconds), settings.run_span_benefits)
+
+
 async def create_run(
-    session: AsyncSession, principal: Principal, body: PaymentRunCreate, now: datetime
-) -> tuple[PaymentRun, bool]:
-    """The existing run for the month and agency, unless ``new`` asks for another; a run
-    whose computation stopped (its process died) is started over."""
+    session: AsyncSession,
+    principal: Principal,
+    body: PaymentRunCreate,
+    now: datetime,
+    options: RunOptions,
+) -> tuple[PaymentRun, RunClaim | None]:
+    """The existing run for the month and agency, unless ``new`` asks for another, with a claim
+    to compute it when this call created it or took it over (its computation stopped beating:
+    its process died). Of concurrent calls for a stalled run, one takes it over; a failed run is
+    final, so the next call for its month and agency creates the next generation."""
     principal.require(Role.PAYMENT)
     latest = await session.scalar(
         select(PaymentRun)
@@ -66,17 +99,24 @@ async def create_run(
         .order_by(PaymentRun.generation.desc())
         .limit(1)
     )
-    if latest is not None and not body.new:
-        stalled = latest.status in ("pending", "running") and (
-            (latest.heartbeat_at or latest.created_at) < now - STALE_AFTER
-        )
-        if stalled or latest.status == "failed":
-            await session.execute(delete(PaymentRunItem).where(PaymentRunItem.run_id == latest.id))
-            await session.execute(delete(PaymentRunPage).where(PaymentRunPage.run_id == latest.id))
-            latest.status, latest.heartbeat_at, latest.error = "pending", now, None
-            await session.flush()
-            return latest, True
-        return latest, False
+    if latest is not None and not body.new and latest.status != "failed":
+        if latest.status in run_claims.COMPUTING and run_claims.is_stale(
+            latest.heartbeat_at, options.lease
+        ):
+            claim = await run_claims.take_over(session, latest, options.lease)
+            await session.refresh(latest)
+            if claim is not None:
+                await audit.record(
+                    session,
+                    principal.client_id,
+                    "payment_run.taken_over",
+                    "payment_run",
+                    latest.id,
+                    now,
+                    detail={"attempt": claim.attempt},
+                )
+            return latest, claim
+        return latest, None
     generation = 1 if latest is None else latest.generation + 1
     month = Month.parse(body.month)
     run_id = await session.scalar(
@@ -91,7 +131,9 @@ async def create_run(
             status="pending",
             requested_by=principal.client_id,
             created_at=now,
-            heartbeat_at=now,
+            # Leases are wall-clock time, whatever the request's business date.
+            heartbeat_at=utcnow(),
+            attempt=1,
             items=0,
             payable=0,
             withheld=0,
@@ -100,16 +142,6 @@ async def create_run(
         .on_conflict_do_nothing()
         .returning(PaymentRun.id)
     )
-    if run_id is not None:
-        await audit.record(
-            session,
-            principal.client_id,
-            "payment_run.created",
-            "payment_run",
-            run_id,
-            now,
-            detail={"month": body.month, "agency_code": body.agency_code, "generation": generation},
-        )
     if run_id is None:  # another request created this generation first
         raced = await session.scalar(
             select(PaymentRun).where(
@@ -119,58 +151,66 @@ async def create_run(
             )
         )
         assert raced is not None
-        return raced, False
-    return await session.get_one(PaymentRun, run_id), True
+        return raced, None
+    await audit.record(
+        session,
+        principal.client_id,
+        "payment_run.created",
+        "payment_run",
+        run_id,
+        now,
+        detail={"month": body.month, "agency_code": body.agency_code, "generation": generation},
+    )
+    return await session.get_one(PaymentRun, run_id), RunClaim(
+        run_id, 1, options.lease.total_seconds()
+    )
 
 
-async def compute_run(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UUID) -> None:
-    """Decide every benefit in scope, storing it span by span, then seal the run with its
-    digest. Errors mark the run failed (a new request restarts it)."""
+async def compute_run(
+    sessions: SessionMaker, policies: PolicyBook, claim: RunClaim, options: RunOptions
+) -> None:
+    """Decide every benefit in scope, storing it span by span, then seal the run: completed
+    only once the stored pages prove the whole run (run_claims.seal). Errors mark the attempt
+    failed; a computation that lost its claim to a takeover stops without writing."""
     try:
-        await _compute(sessions, policies, run_id)
-    except Exception as exc:
-        logger.exception("payment run failed", extra={"run_id": str(run_id)})
-        async with sessions() as session, session.begin():
-            await session.execute(
-                update(PaymentRun)
-                .where(PaymentRun.id == run_id)
-                .values(status="failed", error=type(exc).__name__)
-            )
-
-
-async def _compute(sessions: SessionMaker, policies: PolicyBook, run_id: uuid.UUID) -> None:
-    async with sessions() as session, session.begin():
-        run = await session.get_one(PaymentRun, run_id)
-        run.status = "running"
-        scope, on, known_at = run.agency_code, run.on, run.known_at
-    tally = _Tally(sessions, run_id)
-    engine: AsyncEngine = sessions.kw["bind"]
-    if engine.dialect.name == "postgresql":
-        await _decide_on_postgres(engine, policies, tally, Scope(scope, known_at), on)
-    else:
-        await _decide_in_process(sessions, policies, tally, Scope(scope, known_at), on)
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(
-                status="completed",
-                items=tally.items,
-                payable=tally.payable,
-                withheld=tally.withheld,
-                stopped=tally.stopped,
-                digest=tally.digest.hexdigest(),
-                completed_at=utcnow(),
-            )
+        await _compute(sessions, policies, claim, options)
+    except run_claims.ClaimLost:
+        logger.warning(
+            "payment run taken over; this computation stops",
+            extra={"run_id": str(claim.run_id), "attempt": claim.attempt},
         )
+    except Exception as exc:
+        logger.exception("payment run failed", extra={"run_id": str(claim.run_id)})
+        reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, RunIncomplete) else None
+        async with sessions() as session, session.begin():
+            await run_claims.fail(session, claim, reason or type(exc).__name__)
+
+
+async def _compute(
+    sessions: SessionMaker, policies: PolicyBook, claim: RunClaim, options: RunOptions
+) -> None:
+    async with sessions() as session, session.begin():
+        run = await run_claims.start(session, claim)
+        scope, on, known_at = run.agency_code, run.on, run.known_at
+    tally = _Tally(sessions, claim)
+    engine: AsyncEngine = sessions.kw["bind"]
+    span = options.span_benefits
+    if engine.dialect.name == "postgresql":
+        await _decide_on_postgres(engine, policies, tally, Scope(scope, known_at), on, span)
+    else:
+        await _decide_in_process(sessions, policies, tally, Scope(scope, known_at), on, span)
+    async with sessions() as session, session.begin():
+        await run_claims.seal(session, claim, tally.digest.hexdigest())
 
 
 class _Tally:
-    """The run so far: its pages' digest, in order, and counts; beats the heartbeat."""
+    """The run so far: its pages' digest, in order, and counts; beats the heartbeat, which
+    fails (ClaimLost) once another computation took the run over."""
 
-    def __init__(self, sessions: SessionMaker, run_id: uuid.UUID) -> None:
+    def __init__(self, sessions: SessionMaker, claim: RunClaim) -> None:
         self.sessions = sessions
-        self.run_id = run_id
+        self.claim = claim
+        self.run_id = claim.run_id
         self.digest = hashlib.sha256()
         self.items = self.payable = self.withheld = self.stopped = 0
 
@@ -181,24 +221,29 @@ class _Tally:
         self.withheld += withheld
         self.stopped += stopped
 
+    async def planned(self, items: int) -> None:
+        """The benefits the run's snapshot holds in scope: what the seal will demand."""
+        await self.beat(planned=items)
+
     async def stored(self, span: SpanResult) -> None:
         """A span is stored: count it and beat (spans arrive in order)."""
         self.add(span.body, span.payable, span.withheld, span.stopped)
         await self.beat()
 
-    async def beat(self) -> None:
+    async def beat(self, planned: int | None = None) -> None:
         # Never inside a reading transaction: under its snapshot the run's row could not be
         # updated (REPEATABLE READ), and it would hold a writer's lock on SQLite.
         async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(PaymentRun)
-                .where(PaymentRun.id == self.run_id)
-                .values(heartbeat_at=utcnow(), items=self.items)
-            )
+            await run_claims.fence(session, self.claim, items=self.items, planned=planned)
 
 
 async def _decide_on_postgres(
-    engine: AsyncEngine, policies: PolicyBook, tally: _Tally, scope: Scope, on: date
+    engine: AsyncEngine,
+    policies: PolicyBook,
+    tally: _Tally,
+    scope: Scope,
+    on: date,
+    span_benefits: int,
 ) -> None:
     """Export a snapshot, plan the spans, and decide them in worker processes (a big run) or
     here, in a thread (a small one). Pages are hashed in span order either way."""
@@ -206,12 +251,14 @@ async def _decide_on_postgres(
         holder = await _driver_connection(holding)
         async with holder.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await begin_snapshot(holder, None)
-            run, spans = await plan(holder, scope)
+            run, spans = await plan(holder, scope, span_benefits)
+            planned = sum(span.items for span in spans)
+            await tally.planned(planned)
             decider = RunDecider(tally.run_id, policies, on, scope.known_at, run.moratoria)
-            if sum(span.items for span in spans) < POOL_MIN_ITEMS or run_workers.WORKERS < 2:
+            if planned < POOL_MIN_ITEMS or run_workers.WORKERS < 2:
                 async with engine.connect() as writing:
                     work = SpanWork(
-                        holder, await _driver_connection(writing), tally.run_id, run, decider
+                        holder, await _driver_connection(writing), tally.claim, run, decider
                     )
                     for span in spans:
                         await tally.stored(await work(span, in_thread=True))
@@ -219,7 +266,7 @@ async def _decide_on_postgres(
             spec = run_workers.WorkerSpec(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                 snapshot,
-                tally.run_id,
+                tally.claim,
                 run,
                 policies,
                 on,
@@ -237,18 +284,25 @@ async def _driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
 
 
 async def _decide_in_process(
-    sessions: SessionMaker, policies: PolicyBook, tally: _Tally, scope: Scope, on: date
+    sessions: SessionMaker,
+    policies: PolicyBook,
+    tally: _Tally,
+    scope: Scope,
+    on: date,
+    span_benefits: int,
 ) -> None:
     """SQLite: chunks read in one read-only transaction, decided in a thread (the API goes on
     answering), each written in its own transaction."""
     seq = page = 0
-    async with reading(sessions.kw["bind"], scope.prefix, scope.known_at) as reader:
+    engine = sessions.kw["bind"]
+    async with reading(engine, scope.prefix, scope.known_at, span_benefits) as reader:
+        await tally.planned(reader.planned)
         decider = RunDecider(tally.run_id, policies, on, scope.known_at, reader.moratoria)
         async for chunk in reader.chunks():
             decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
             body = b"".join(decided.lines)
             page += 1
-            await write_page(sessions, tally.run_id, page, seq + 1, body, decided.records)
+            await write_page(sessions, tally.claim, page, seq + 1, body, decided.records)
             seq += len(decided.records)
             tally.add(body, decided.payable, decided.withheld, decided.stopped)
 
@@ -345,6 +399,9 @@ def to_run_read(run: PaymentRun) -> PaymentRunRead:
         known_at=run.known_at,
         counts=RunCounts(payable=run.payable, withheld=run.withheld, stopped=run.stopped),
         items=run.items,
+        planned_items=run.planned_items,
+        attempt=run.attempt,
+        heartbeat_at=run.heartbeat_at,
         digest=run.digest,
         created_at=run.created_at,
         completed_at=run.completed_at,

@@ -4,7 +4,7 @@ recipients, read a span's input as tuples, store a span's page and items.
 All reads happen in REPEATABLE READ READ ONLY transactions that share the snapshot the run
 exported when it started, whichever connection or process reads a span, so the whole run sees
 one database state; such transactions take no locks writers wait for. A span is a range of
-recipient ids holding about `SPAN_BENEFITS` benefits in scope, whole recipients only; its
+recipient ids holding about the span size's benefits in scope, whole recipients only; its
 items are numbered in advance, so spans can be decided in any order and by any process and
 still give the same lines in the same places.
 """
@@ -12,7 +12,6 @@ still give the same lines in the same places.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -20,6 +19,7 @@ from typing import Any, cast
 import asyncpg
 import orjson
 
+from app.db.run_claims import RunClaim, fence_raw
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import (
     CaseFact,
@@ -38,9 +38,6 @@ from app.services.run_compute import (
     ItemRecord,
     RunDecider,
 )
-
-# Benefits per span: one page, one write transaction, a few MB of lines.
-SPAN_BENEFITS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +147,11 @@ async def begin_snapshot(connection: asyncpg.Connection, snapshot: str | None) -
     return snapshot
 
 
-async def plan(connection: asyncpg.Connection, scope: Scope) -> tuple[RunInput, list[Span]]:
-    """The run's shared input and its spans, in recipient order."""
-    rows = await connection.fetch(_PLAN, *scope.bounds(), SPAN_BENEFITS)
+async def plan(
+    connection: asyncpg.Connection, scope: Scope, span_benefits: int
+) -> tuple[RunInput, list[Span]]:
+    """The run's shared input and its spans of about ``span_benefits``, in recipient order."""
+    rows = await connection.fetch(_PLAN, *scope.bounds(), span_benefits)
     spans = [
         Span(page, row["first"], row["last"], row["first_seq"], row["items"])
         for page, row in enumerate(rows, start=1)
@@ -192,19 +191,21 @@ async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -
 
 async def store_span(
     connection: asyncpg.Connection,
-    run_id: uuid.UUID,
+    claim: RunClaim,
     span: Span,
     body: bytes,
     records: list[ItemRecord],
 ) -> None:
-    """Insert the span's page and its items (COPY), inside the caller's transaction."""
+    """Insert the span's page and its items (COPY), inside the caller's transaction, if the
+    computation's claim still holds (ClaimLost otherwise: the fence locks the run's row first)."""
+    await fence_raw(connection, claim)
     # No wait for this commit to reach the disk: the run is completed only by a later,
     # durable commit, and WAL order makes every earlier commit durable with it.
     await connection.execute("SET LOCAL synchronous_commit = off")
     await connection.execute(
         "INSERT INTO payment_run_pages (run_id, page, first_seq, items, body)"
         " VALUES ($1, $2, $3, $4, $5)",
-        run_id,
+        claim.run_id,
         span.page,
         span.first_seq,
         len(records),
@@ -234,13 +235,13 @@ class SpanWork:
         self,
         reader: asyncpg.Connection,
         writer: asyncpg.Connection,
-        run_id: uuid.UUID,
+        claim: RunClaim,
         run: RunInput,
         decider: RunDecider,
     ) -> None:
         self.reader = reader
         self.writer = writer
-        self.run_id = run_id
+        self.claim = claim
         self.run = run
         self.decider = decider
 
@@ -255,7 +256,7 @@ class SpanWork:
             raise RuntimeError(f"span {span.page} read {len(decided.records)} of {span.items}")
         body = b"".join(decided.lines)
         async with self.writer.transaction():
-            await store_span(self.writer, self.run_id, span, body, decided.records)
+            await store_span(self.writer, self.claim, span, body, decided.records)
         return SpanResult(span.page, body, decided.payable, decided.withheld, decided.stopped)
 
 

@@ -9,7 +9,7 @@ kind, columns only.
 
 Writing: each chunk in its own short transaction on another connection: its page (the NDJSON
 bytes served and hashed), the same items as typed rows for audit queries, and the run's
-heartbeat.
+heartbeat, fenced by the computation's claim (app/db/run_claims.py).
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.base import utcnow
 from app.db.engine import SessionMaker
 from app.db.filters import in_regions
 from app.db.models import (
     Benefit,
     Certification,
     Moratorium,
-    PaymentRun,
     PaymentRunItem,
     PaymentRunPage,
     Recipient,
@@ -39,6 +37,7 @@ from app.db.models import (
     StopReport,
     VerificationCase,
 )
+from app.db.run_claims import RunClaim, fence
 from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
 from app.services.facts import moratorium_fact
 from app.services.run_compute import (
@@ -50,8 +49,6 @@ from app.services.run_compute import (
     RecipientRow,
 )
 
-# Benefits decided per chunk (one page, one write transaction): a few MB of lines.
-BENEFITS_PER_CHUNK = 10_000
 # Bound parameters per IN list on SQLite.
 _IN_CHUNK = 5000
 
@@ -59,11 +56,15 @@ _IN_CHUNK = 5000
 class CoreReader:
     """A run's input in chunks of whole recipients, all read in one transaction."""
 
-    def __init__(self, connection: AsyncConnection, scope: str, known_at: datetime) -> None:
+    def __init__(
+        self, connection: AsyncConnection, scope: str, known_at: datetime, chunk_benefits: int
+    ) -> None:
         self.connection = connection
         self.scope = scope
         self.known_at = known_at
+        self.chunk_benefits = chunk_benefits
         self.moratoria: list[MoratoriumFact] = []
+        self.planned = 0  # benefits in scope in this transaction's snapshot
         # Kinds of facts that have no row at all are not asked for chunk by chunk.
         self._events: dict[str, bool] = {}
 
@@ -79,9 +80,22 @@ class CoreReader:
             )
         )
         self.moratoria = [moratorium_fact(row) for row in rows]
+        self.planned = (
+            await self.connection.scalar(select(func.count()).select_from(self._in_scope()))
+        ) or 0
         for model in (StopReport, VerificationCase, ResumptionStep):
             found = await self.connection.scalar(select(exists(model.__table__)))
             self._events[model.__tablename__] = bool(found)
+
+    def _in_scope(self) -> Any:
+        return (
+            select(Benefit.id)
+            .where(
+                in_regions(Benefit.agency_code, [self.scope]),
+                Benefit.created_at <= self.known_at,
+            )
+            .subquery()
+        )
 
     def _benefits_query(self) -> Any:
         return (
@@ -182,7 +196,7 @@ class CoreReader:
     async def chunks(self) -> AsyncIterator[Chunk]:
         result = await self.connection.stream(self._benefits_query())
         held: list[Any] = []
-        async for partition in result.partitions(BENEFITS_PER_CHUNK):
+        async for partition in result.partitions(self.chunk_benefits):
             rows = [_benefit_row(row) for row in partition]
             benefits, held = _whole_recipients(held + rows, done=False)
             if benefits:
@@ -233,13 +247,15 @@ class CoreReader:
 
 
 @asynccontextmanager
-async def reading(engine: AsyncEngine, scope: str, known_at: datetime) -> AsyncIterator[CoreReader]:
+async def reading(
+    engine: AsyncEngine, scope: str, known_at: datetime, chunk_benefits: int
+) -> AsyncIterator[CoreReader]:
     """A reader of the run's input inside one read-only transaction, rolled back at the end."""
     async with engine.connect() as opened:
         # On SQLite a deferred BEGIN (app/db/engine.py): a WAL reader that takes no write lock.
         connection = await opened.execution_options(read_only=True)
         async with connection.begin() as transaction:
-            reader = CoreReader(connection, scope, known_at)
+            reader = CoreReader(connection, scope, known_at, chunk_benefits)
             await reader.start()
             try:
                 yield reader
@@ -278,18 +294,19 @@ def _text(value: uuid.UUID | None) -> str | None:
 
 async def write_page(
     sessions: SessionMaker,
-    run_id: uuid.UUID,
+    claim: RunClaim,
     page: int,
     first_seq: int,
     body: bytes,
     records: list[ItemRecord],
 ) -> None:
-    """Store one chunk's page and its items, and beat the run's heartbeat, in one transaction
-    (never the reading one)."""
+    """Beat the run's heartbeat if the claim holds (ClaimLost otherwise), then store one
+    chunk's page and its items, in one transaction (never the reading one)."""
     async with sessions() as session, session.begin():
+        await fence(session, claim, items=first_seq + len(records) - 1)
         await session.execute(
             insert(PaymentRunPage).values(
-                run_id=run_id,
+                run_id=claim.run_id,
                 page=page,
                 first_seq=first_seq,
                 items=len(records),
@@ -297,11 +314,6 @@ async def write_page(
             )
         )
         await session.execute(insert(PaymentRunItem), [_item_of(record) for record in records])
-        await session.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(heartbeat_at=utcnow(), items=first_seq + len(records) - 1)
-        )
 
 
 def _item_of(record: ItemRecord) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import os
 import pickle
 import struct
 import sys
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +31,7 @@ from typing import IO, Any
 
 import asyncpg
 
+from app.db.run_claims import ClaimLost, RunClaim
 from app.domain.policy import PolicyBook
 from app.logs import configure_logging
 from app.services.run_compute import RunDecider
@@ -53,7 +53,7 @@ class WorkerSpec:
 
     dsn: str
     snapshot: str
-    run_id: uuid.UUID
+    claim: RunClaim
     run: RunInput
     policies: PolicyBook
     on: date
@@ -125,6 +125,8 @@ class _Worker:
         except asyncio.IncompleteReadError:
             await self.process.wait()
             raise WorkerFailed(f"a run worker exited ({self.process.returncode})") from None
+        if answer == ClaimLost.__name__:
+            raise ClaimLost
         if not isinstance(answer, SpanResult):
             raise WorkerFailed(f"a run worker failed: {answer}")
         return answer
@@ -166,8 +168,10 @@ async def _open(spec: WorkerSpec) -> SpanWork:
     await reader.transaction(isolation="repeatable_read", readonly=True).start()
     await begin_snapshot(reader, spec.snapshot)
     writer = await asyncpg.connect(spec.dsn, server_settings=settings)
-    decider = RunDecider(spec.run_id, spec.policies, spec.on, spec.known_at, spec.run.moratoria)
-    return SpanWork(reader, writer, spec.run_id, spec.run, decider)
+    decider = RunDecider(
+        spec.claim.run_id, spec.policies, spec.on, spec.known_at, spec.run.moratoria
+    )
+    return SpanWork(reader, writer, spec.claim, spec.run, decider)
 
 
 def main() -> None:
@@ -190,8 +194,12 @@ def main() -> None:
         while (span := _read(source)) is not None:
             _write(sink, loop.run_until_complete(work(span)))
             gc.collect()
+    except ClaimLost:
+        # Another computation took the run over: this one stops, and its parent with it.
+        _write(sink, ClaimLost.__name__)
+        raise SystemExit(1) from None
     except Exception as exc:
-        logger.exception("payment run worker failed", extra={"run_id": str(spec.run_id)})
+        logger.exception("payment run worker failed", extra={"run_id": str(spec.claim.run_id)})
         _write(sink, type(exc).__name__)
         raise SystemExit(1) from None
     finally:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun, PaymentRunPage, Recipient
+from app.db.run_claims import RunClaim
 from app.domain.eligibility import evaluate_eligibility
 from app.domain.enums import Role
 from app.domain.policy import load_policies
@@ -333,7 +334,7 @@ async def test_runs_in_worker_processes_serve_the_same_bytes(
     here, here_raw = await _run(people.payment, "14")
     # Spans of three benefits, many per worker, handed out by the worker pool.
     monkeypatch.setattr(payment_runs, "POOL_MIN_ITEMS", 0)
-    monkeypatch.setattr(run_pg, "SPAN_BENEFITS", 3)
+    monkeypatch.setattr(database.settings, "run_span_benefits", 3)
     there, there_raw = await _run(people.payment, "14")
     assert there["run_id"] != here["run_id"]
     assert there_raw == here_raw
@@ -359,7 +360,7 @@ async def test_a_worker_that_cannot_start_fails_the_run_cleanly() -> None:
     spec = run_workers.WorkerSpec(
         dsn="postgresql://nobody@127.0.0.1:1/none",
         snapshot="00000003-00000002-1",
-        run_id=uuid.uuid4(),
+        claim=RunClaim(uuid.uuid4(), 1),
         run=run_pg.RunInput(run_pg.Scope("14", datetime.now(UTC)), (), frozenset()),
         policies=load_policies(),
         on=date(2026, 6, 10),
