@@ -175,15 +175,26 @@ async def compute_run(
     try:
         await _compute(sessions, policies, claim, options)
     except run_claims.ClaimLost:
-        logger.warning(
-            "payment run taken over; this computation stops",
-            extra={"run_id": str(claim.run_id), "attempt": claim.attempt},
-        )
+        _log_claim_lost(claim, None)
     except Exception as exc:
-        logger.exception("payment run failed", extra={"run_id": str(claim.run_id)})
         reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, RunIncomplete) else None
         async with sessions() as session, session.begin():
-            await run_claims.fail(session, claim, reason or type(exc).__name__)
+            failed = await run_claims.fail(session, claim, reason or type(exc).__name__)
+        if failed:
+            logger.exception("payment run failed", extra={"run_id": str(claim.run_id)})
+        else:  # e.g. its transaction was ended while the process was frozen
+            _log_claim_lost(claim, exc)
+
+
+def _log_claim_lost(claim: RunClaim, cause: Exception | None) -> None:
+    logger.warning(
+        "payment run taken over; this computation stops",
+        extra={
+            "run_id": str(claim.run_id),
+            "attempt": claim.attempt,
+            "cause": None if cause is None else type(cause).__name__,
+        },
+    )
 
 
 async def _compute(
