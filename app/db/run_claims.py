@@ -11,9 +11,10 @@ Leases: a computing run beats its heartbeat at every stored page; one whose hear
 than the lease may be taken over by any process (`take_over`). Heartbeats and leases use the
 processes' clocks (UTC), which must agree to well within a lease (NTP). ``completed`` and
 ``failed`` are final: nothing here moves a run out of them. A process frozen inside a fenced
-write holds the run's row lock: on PostgreSQL that transaction ends after a lease of idleness
-(``idle_in_transaction_session_timeout``), and a takeover meanwhile waits at most
-`TAKEOVER_LOCK_WAIT` for the lock before leaving the run as it is.
+write holds the run's row lock: on PostgreSQL that transaction ends after a lease, idle
+(``idle_in_transaction_session_timeout``) or mid-statement, a COPY waiting for its rows
+included (``statement_timeout``), and a takeover meanwhile waits at most `TAKEOVER_LOCK_WAIT`
+for the lock before leaving the run as it is.
 
 The seal (`seal`) proves, in the transaction that sets ``completed``, that the stored pages are
 numbered 1…n without a gap, that their items run 1…N in order with N the benefits the run's
@@ -63,9 +64,14 @@ class RunClaim:
     lease_seconds: float = 300.0
 
     @property
-    def idle_limit(self) -> str:
-        """A fenced write transaction left idle this long is ended by PostgreSQL."""
-        return f"{max(1, int(self.lease_seconds * 1000))}ms"
+    def bounds(self) -> tuple[str, str]:
+        """A fenced write transaction left idle, or in one statement, for a lease is ended by
+        PostgreSQL: the statements that say so."""
+        limit = f"{max(1, int(self.lease_seconds * 1000))}ms"
+        return (
+            f"SET LOCAL idle_in_transaction_session_timeout = '{limit}'",
+            f"SET LOCAL statement_timeout = '{limit}'",
+        )
 
 
 def is_stale(heartbeat_at: datetime | None, lease: timedelta, now: datetime | None = None) -> bool:
@@ -142,9 +148,8 @@ async def fence(
     """Beat the heartbeat if the claim still holds, locking the run's row until the caller's
     transaction ends; raise ClaimLost otherwise. First statement of every write transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text(f"SET LOCAL idle_in_transaction_session_timeout = '{claim.idle_limit}'")
-        )
+        for statement in claim.bounds:
+            await session.execute(text(statement))
     values: dict[str, object] = {"heartbeat_at": utcnow()}
     if items is not None:
         values["items"] = items
@@ -173,9 +178,8 @@ WHERE id = $1 AND attempt = $2 AND status = 'running'
 
 async def fence_raw(connection: asyncpg.Connection, claim: RunClaim) -> None:
     """`fence` on a bare asyncpg connection, inside its transaction."""
-    await connection.execute(
-        f"SET LOCAL idle_in_transaction_session_timeout = '{claim.idle_limit}'"
-    )
+    for statement in claim.bounds:
+        await connection.execute(statement)
     if await connection.execute(_FENCE, claim.run_id, claim.attempt, utcnow()) != "UPDATE 1":
         raise ClaimLost
 
