@@ -189,6 +189,20 @@ async def _assert_whole(
     assert (reference["digest"], reference["counts"]) == (run["digest"], run["counts"])
 
 
+async def _sessions(province: Province) -> str:
+    """What the database's sessions are doing, and who waits for whom: a failure's story."""
+    connection = await asyncpg.connect(province.dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid, application_name, state, wait_event_type, wait_event,"
+            " pg_blocking_pids(pid) AS blockers, left(query, 80) AS query"
+            " FROM pg_stat_activity WHERE datname = current_database()"
+        )
+    finally:
+        await connection.close()
+    return "\n".join(str(dict(row)) for row in rows)
+
+
 async def _wait_stale(province: Province, run_id: str) -> None:
     row = await _row(province, run_id)
     await asyncio.sleep(LEASE_SECONDS + 0.5)
@@ -229,7 +243,7 @@ async def test_a_frozen_computation_that_wakes_after_a_takeover_writes_nothing(
         while (taken := await payment.post("/v1/payment-runs", json=MONTH)).status_code != 201:
             assert taken.status_code == 200, taken.text
             assert (taken.json()["run_id"], taken.json()["attempt"]) == (run_id, 1)
-            assert time.monotonic() < deadline, "never taken over"
+            assert time.monotonic() < deadline, await _sessions(province)
             await asyncio.sleep(0.5)
         os.kill(first.pid, signal.SIGCONT)  # the old computation goes on where it stopped
         run = await _wait_completed(payment, run_id)
