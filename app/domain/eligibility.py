@@ -249,23 +249,12 @@ def _setup(policy: Policy, benefit: BenefitFacts, recipient: RecipientFacts) -> 
 
 def _always_automatic(policy: Policy, benefit_type: BenefitType) -> bool:
     """Whether `Policy.resumption_mode` answers ``automatic`` for this type whatever it is asked:
-    every tier that might match before an unconditional one is automatic."""
-    for tier in policy.resumption.tiers:
-        if tier.benefit_types is not None and benefit_type not in tier.benefit_types:
-            continue  # never matches this type
-        if tier.mode is not ResumptionMode.AUTOMATIC:
-            return False
-        conditional = (
-            tier.suspended_months_at_least is not None
-            or tier.suspended_months_over is not None
-            or tier.suspended_months_at_most is not None
-            or tier.months_since_certification_over is not None
-            or tier.agency_verified_stop
-            or tier.suspected_incarceration
-        )
-        if not conditional:
-            return True
-    return False
+    every tier that can apply to it is automatic (the most demanding match wins)."""
+    return all(
+        tier.mode is ResumptionMode.AUTOMATIC
+        for tier in policy.resumption.tiers
+        if tier.benefit_types is None or benefit_type in tier.benefit_types
+    )
 
 
 # --- the shortcut -----------------------------------------------------------------------------
@@ -350,7 +339,8 @@ def _fast(
     lapse = first if newest is None else max(first, newest + cycle)
     if moratoria and _overlaps(moratoria, lapse, on):
         return None
-    mode = setup.lapse_mode(month - lapse + 1, None if newest is None else month - newest)
+    # The tier a certification made now would meet: the months withheld before this one.
+    mode = setup.lapse_mode(month - lapse, None if newest is None else month - newest)
     return Eligibility(
         policy_id, S.SUSPENDED, decision.reason, False, cycle, valid_through, next_due, last,
         mode, (), (), None, False, None, None,

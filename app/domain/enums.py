@@ -52,10 +52,20 @@ class EligibilityStatus(StrEnum):
 
 
 class ResumptionMode(StrEnum):
+    """How a suspended benefit comes back, from the lightest route to the most demanding."""
+
     AUTOMATIC = "automatic"
     COMMITMENT_REQUIRED = "commitment_required"  # 告知承诺
     EMPLOYER_VERIFICATION = "employer_verification"
     CONTINUATION_PROCEDURE = "continuation_procedure"  # 续发程序
+
+    @property
+    def demand(self) -> int:
+        """Rank: where several tiers match, the most demanding route applies."""
+        return _DEMAND[self]
+
+
+_DEMAND = {mode: rank for rank, mode in enumerate(ResumptionMode)}
 
 
 class Role(StrEnum):

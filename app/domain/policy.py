@@ -144,7 +144,8 @@ class Policy(BaseModel):
         agency_verified_stop: bool = False,
         suspected_incarceration: bool = False,
     ) -> ResumptionMode:
-        """The first resumption tier that applies (None months since = never certified)."""
+        """The most demanding of the conditional resumption tiers that apply, else the last,
+        unconditional one (None months since = never certified): docs/policy.md §7.4."""
         self._require_covered(benefit_type)
         facts = (
             benefit_type,
@@ -153,7 +154,9 @@ class Policy(BaseModel):
             agency_verified_stop,
             suspected_incarceration,
         )
-        return next(t.mode for t in self.resumption.tiers if t.matches(*facts))
+        *conditional, fallback = self.resumption.tiers
+        met = [tier.mode for tier in conditional if tier.matches(*facts)]
+        return max(met, key=lambda mode: mode.demand) if met else fallback.mode
 
     def _require_covered(self, benefit_type: BenefitType) -> None:
         if not self.covers(benefit_type):

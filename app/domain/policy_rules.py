@@ -100,7 +100,11 @@ class FirstCertificationWindow(BaseModel):
 
 
 class ResumptionTier(BaseModel):
-    """How a suspended benefit may come back; tiers are tried in order, first match wins."""
+    """How a suspended benefit may come back. Where several conditional tiers match, the most
+    demanding mode applies, whatever their order; the last tier (unconditional) applies when
+    none does. Limits count as Chinese law counts them (民法典 第1259条: 以上/以内/届满 include
+    the number, 超过/不满 do not): ``*_at_least`` is 以上 or （含）, ``*_at_most`` is 以内,
+    ``*_over`` is 超过."""
 
     model_config = FROZEN
 
@@ -134,8 +138,12 @@ class ResumptionTier(BaseModel):
                 self.suspended_months_at_most is None
                 or months_suspended <= self.suspended_months_at_most
             )
-            # Never certified counts as "longer ago than any limit".
-            and (since is None or _at_least(since, _plus_one(self.months_since_certification_over)))
+            # "距离上次认证超过2年再次认证": certifying *again* long after the last certification;
+            # a benefit never certified before has no last one, so such a tier does not apply.
+            and (
+                self.months_since_certification_over is None
+                or (since is not None and since > self.months_since_certification_over)
+            )
             and (agency_verified_stop or not self.agency_verified_stop)
             and (suspected_incarceration or not self.suspected_incarceration)
         )

@@ -218,9 +218,11 @@ def resumption_of(
         return last.requirement.mode
     run = run_before(states, len(states))
     first = run.first_withheld or last.month
+    # As `_requirement` counts for a certification made in the last month: the months withheld
+    # before it (the last month itself is covered by that certification).
     return terms.policy.resumption_mode(
         terms.benefit_type,
-        months_suspended=last.month - first + 1,
+        months_suspended=last.month - first,
         months_since_certification=None if newest is None else last.month - newest.month,
         agency_verified_stop=run.agency_stopped,
         suspected_incarceration=run.flagged,

@@ -166,7 +166,9 @@ def test_face_thresholds_are_scores_between_zero_and_one(shanxi: Policy) -> None
             {"agency_verified_stop": True},
             ResumptionMode.CONTINUATION_PROCEDURE,
         ),
-        (B.INSTITUTION_PENSION, 12, 23, {}, ResumptionMode.AUTOMATIC),
+        # "暂停待遇1年以上": 以上 includes the number, so 12 months already needs the employer.
+        (B.INSTITUTION_PENSION, 11, 23, {}, ResumptionMode.AUTOMATIC),
+        (B.INSTITUTION_PENSION, 12, 23, {}, ResumptionMode.EMPLOYER_VERIFICATION),
         (B.INSTITUTION_PENSION, 13, 24, {}, ResumptionMode.EMPLOYER_VERIFICATION),
         (
             B.INSTITUTION_PENSION,
@@ -191,7 +193,10 @@ def test_hunan_resumption_tiers(
     assert found is mode
 
 
-def test_hunan_never_certified_counts_as_longer_ago_than_two_years(hunan: Policy) -> None:
+def test_hunan_never_certified_is_not_certifying_again_after_two_years(hunan: Policy) -> None:
+    """ "距离上次认证超过2年再次认证的" needs a last certification: a benefit never certified
+    meets the one-year and five-year tiers, and the catch-all in between."""
+
     def mode(suspended: int) -> ResumptionMode:
         return hunan.resumption_mode(
             B.ENTERPRISE_PENSION, months_suspended=suspended, months_since_certification=None
@@ -199,6 +204,8 @@ def test_hunan_never_certified_counts_as_longer_ago_than_two_years(hunan: Policy
 
     assert mode(12) is ResumptionMode.AUTOMATIC
     assert mode(13) is ResumptionMode.COMMITMENT_REQUIRED
+    assert mode(59) is ResumptionMode.COMMITMENT_REQUIRED
+    assert mode(60) is ResumptionMode.CONTINUATION_PROCEDURE
 
 
 def test_shanxi_always_resumes_automatically_with_back_pay(shanxi: Policy) -> None:

@@ -46,11 +46,14 @@ def test_hunan_pension_is_paid_through_its_cycle_then_suspended_as_overdue() -> 
 
 
 def test_while_suspended_the_tier_a_certification_would_meet_grows_month_by_month() -> None:
-    # Months suspended counts from the first withheld month (2027-05) to on's month inclusive.
+    """Certified 2026-05-10 (valid through 2027-04-30), asked 2028-05-15: 12 months withheld
+    (2027-05 … 2028-04; a certification made now covers May) → automatic, "暂停待遇1年（含）内";
+    asked in 2032-04, 59 months withheld → commitment; 2032-05, 60 → continuation, "超过5年（含）".
+    """
     expected = {1: R.AUTOMATIC, 12: R.AUTOMATIC, 13: R.COMMITMENT_REQUIRED}
     expected |= {59: R.COMMITMENT_REQUIRED, 60: R.CONTINUATION_PROCEDURE}
     for suspended, mode in expected.items():
-        on = (month("2027-05") + (suspended - 1)).first_day
+        on = (month("2027-05") + suspended).first_day
         result = evaluate(PENSION, on, [FIRST])
         assert (result.status, result.reason) == (S.SUSPENDED, "overdue"), on
         assert result.resumption is mode, on
@@ -190,6 +193,19 @@ def test_institution_pension_suspended_over_a_year_needs_employer_verification()
     resumed = evaluate(INSTITUTION, "2028-06-20", [FIRST, back], verified)
     assert (resumed.status, resumed.payable) == (S.ELIGIBLE, True)
     assert resumed.back_pay_months == months("2027-05", "2028-05")
+
+
+def test_institution_pension_back_after_exactly_a_year_needs_employer_verification() -> None:
+    """Hunan: "机关事业单位养老保险待遇享受人员暂停待遇1年以上……需由单位核实": 以上 includes
+    the number, so certified again 2028-05-05, 12 months withheld (2027-05 … 2028-04), the
+    employer verifies; asked the day before, the answer offers the same tier."""
+    back = cert("2028-05-05")
+    waiting = evaluate(INSTITUTION, "2028-05-05", [FIRST, back])
+    assert (waiting.reason, waiting.resumption) == (
+        "employer_verification",
+        R.EMPLOYER_VERIFICATION,
+    )
+    assert evaluate(INSTITUTION, "2028-05-04", [FIRST]).resumption is R.EMPLOYER_VERIFICATION
 
 
 def test_institution_pension_within_a_year_resumes_automatically() -> None:
