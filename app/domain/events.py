@@ -22,6 +22,35 @@ class StopReason(StrEnum):
     OTHER = "other"
 
 
+B = BenefitType
+_ALL = frozenset(BenefitType)
+# Which benefits each stop condition ends (docs/policy.md §7.6).
+# 失业保险条例 第十五条: re-employment, enlistment, emigration and drawing a basic pension end
+# unemployment benefit. 工伤保险条例 第三十五条: the disability allowance stops at retirement, the
+# pension taking over. The illness-or-disability allowance (病残津贴) is paid until the pension
+# starts. 因工死亡职工供养亲属范围规定 第六条: a dependent's pension ends on employment,
+# enlistment or loss of dependent status. A pension is never ended by starting one, and an
+# emigrant's pension goes on (certified from abroad).
+ENDED_BY: dict[StopReason, frozenset[BenefitType]] = {
+    StopReason.DEATH: _ALL,
+    StopReason.IMPRISONMENT: _ALL,
+    StopReason.RELEASE: _ALL,
+    StopReason.RE_EMPLOYMENT: frozenset({B.UNEMPLOYMENT, B.WORK_INJURY_DEPENDENT}),
+    StopReason.STARTED_PENSION: frozenset(
+        {B.UNEMPLOYMENT, B.ILLNESS_DISABILITY_ALLOWANCE, B.WORK_INJURY_DISABILITY}
+    ),
+    StopReason.ENLISTED: frozenset({B.UNEMPLOYMENT, B.WORK_INJURY_DEPENDENT}),
+    StopReason.EMIGRATED: frozenset({B.UNEMPLOYMENT}),
+    StopReason.DEPENDENT_NO_LONGER_ELIGIBLE: frozenset({B.WORK_INJURY_DEPENDENT}),
+    StopReason.OTHER: _ALL,  # the agency's own finding: the report names what it ends
+}
+
+
+def ends(reason: StopReason, benefit_type: BenefitType) -> bool:
+    """Whether a stop condition of this kind can end a benefit of this type."""
+    return benefit_type in ENDED_BY[reason]
+
+
 class Reporter(StrEnum):
     EMPLOYER = "employer"
     FAMILY = "family"

@@ -22,6 +22,7 @@ from app.domain.events import (
     ResumptionStepFact,
     StopEventFact,
     StopReason,
+    ends,
 )
 from app.domain.months import Month
 from app.domain.reasons import Reason, stop_reason
@@ -206,6 +207,8 @@ def find(
         if report.reason == StopReason.RELEASE:
             continue
         if report.reason not in _EVERY_BENEFIT and report.benefit_id not in (None, benefit_id):
+            continue
+        if not ends(report.reason, benefit_type):  # e.g. started_pension never ends a pension
             continue
         verdicts = known.verdicts(report.event_id)
         # The first resolution ends the suspicion; the latest decides whether it stops.

@@ -73,8 +73,8 @@ async def approve_benefit(
     policies: PoliciesDep,
     now: NowDep,
 ) -> BenefitEligibility:
-    """200 once the recipient holds a valid certification; 409 `first_certification_required`
-    before."""
+    """200 once the recipient holds a valid certification, or at once for a benefit its policy
+    gives no certification cycle; 409 `first_certification_required` before."""
     return await service.approve_benefit(
         session, principal, policies, recipient_id, benefit_id, today(now)
     )

@@ -18,6 +18,7 @@ from app.db.models import (
     Recipient,
 )
 from app.db.read_pool import ReadPool
+from app.domain.approval import may_approve
 from app.domain.eligibility import (
     Eligibility,
     RecipientFacts,
@@ -228,8 +229,9 @@ async def approve_benefit(
     benefit_id: uuid.UUID,
     on: date,
 ) -> BenefitEligibility:
-    """Approve a new benefit (待遇核定): allowed only once the recipient holds a certification
-    that is valid today under this benefit's cycle. Approving twice is harmless."""
+    """Approve a new benefit (待遇核定): allowed once the recipient holds a certification that
+    is valid today under this benefit's cycle, or at once when its policy sets no cycle
+    (`app.domain.approval`). Approving twice is harmless."""
     principal.require(Role.COUNTY)
     recipient = await get_recipient(session, principal, recipient_id)
     benefit = next((b for b in recipient.benefits if b.id == benefit_id), None)
@@ -247,10 +249,7 @@ async def approve_benefit(
         on,
         events=book.events(recipient.id),
     )
-    certified = answer.last_certification is not None and (
-        answer.valid_through is None or answer.valid_through >= on
-    )
-    if not benefit.approved and not certified:
+    if not benefit.approved and not may_approve(answer, on):
         raise Conflict(
             "the recipient must complete a first certification before approval",
             code="first_certification_required",

@@ -24,6 +24,7 @@ from app.db.models import (
 )
 from app.db.upsert import insert_for
 from app.domain.enums import BenefitType, ResumptionMode, Role
+from app.domain.events import StopReason, ends
 from app.domain.policy import PolicyBook
 from app.domain.working_days import working_day_deadline
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -69,7 +70,7 @@ async def report_stop(
     else:
         assert body.recipient_id is not None
         recipient = await get_recipient(session, principal, body.recipient_id)
-    benefits = _concerned(recipient, body.benefit_id)
+    benefits = _concerned(recipient, body.benefit_id, body.reason)
     principal.require_region(benefit.agency_code for benefit in benefits)
     day = today(now)
     if body.occurred_on > day:
@@ -270,12 +271,27 @@ async def post_checks(
     return items[:limit]
 
 
-def _concerned(recipient: Recipient, benefit_id: uuid.UUID | None) -> Sequence[Benefit]:
+def _concerned(
+    recipient: Recipient, benefit_id: uuid.UUID | None, reason: StopReason
+) -> Sequence[Benefit]:
+    """The benefits a report of ``reason`` can end: the one it names, or every one of a type
+    the reason ends (a started pension ends the unemployment benefit, never the pension)."""
     if benefit_id is None:
-        return recipient.benefits
-    chosen = [benefit for benefit in recipient.benefits if benefit.id == benefit_id]
+        chosen = [b for b in recipient.benefits if ends(reason, b.benefit_type)]
+    else:
+        chosen = [benefit for benefit in recipient.benefits if benefit.id == benefit_id]
+        if not chosen:
+            raise NotFound("the recipient has no such benefit")
     if not chosen:
-        raise NotFound("the recipient has no such benefit")
+        raise Unprocessable(
+            f"{reason.value} ends none of the benefits it names or the recipient holds",
+            code="stop_reason_not_for_benefit",
+        )
+    if not ends(reason, chosen[0].benefit_type):
+        raise Unprocessable(
+            f"{reason.value} does not end a {chosen[0].benefit_type} benefit",
+            code="stop_reason_not_for_benefit",
+        )
     return chosen
 
 

@@ -127,6 +127,22 @@ async def test_an_unapproved_benefit_awaits_its_first_certification(api: Api) ->
     assert approved.json()["valid_through"] == "2027-05-31"
 
 
+async def test_hunan_unemployment_is_approved_without_a_certification(api: Api) -> None:
+    """Hunan: "失业保险疑似丧失待遇享受资格人员应按规定进行资格认证": only suspects certify, the
+    benefit has no cycle (docs/policy.md §2), so approving it on 2026-07-01 needs none."""
+    api.set_now("2026-07-01T10:00:00+08:00")
+    county = await api.new_client(Role.COUNTY, ("43",))
+    person = await _register(
+        county,
+        benefits=[benefit(benefit_type="unemployment", agency_code="430102", approved=False)],
+    )
+    benefit_id = person["benefits"][0]["benefit_id"]
+    path = f"/v1/recipients/{person['recipient_id']}/benefits/{benefit_id}/approval"
+    approved = await county.post(path)
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["status"], approved.json()["payable"]) == ("not_required", True)
+
+
 async def test_a_benefit_no_policy_covers_is_refused(api: Api) -> None:
     county = await api.new_client(Role.COUNTY, ("11",))
     response = await county.post(

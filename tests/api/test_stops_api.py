@@ -382,3 +382,55 @@ async def test_resumption_steps_are_refused_outside_the_region_or_in_the_future(
     )
     assert ok.status_code == 201
     assert ok.json()["employer"] == "长治钢铁"
+
+
+async def test_a_started_pension_report_stops_the_unemployment_benefit_never_the_pension(
+    api: Api,
+) -> None:
+    """失业保险条例 第十五条 "享受基本养老保险待遇的" stops unemployment benefit: reported with no
+    benefit named on 2026-06-15 for someone drawing both, the unemployment benefit is stopped
+    from July and the pension stays payable; a report that names the pension, or a recipient
+    with nothing the reason ends, is refused with `stop_reason_not_for_benefit`."""
+    api.set_now("2026-06-20T10:00:00+08:00")
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    person = await _person(
+        county,
+        benefits=[
+            benefit(benefit_type="enterprise_pension", external_ref="PAY-1"),
+            benefit(benefit_type="unemployment", external_ref="PAY-2"),
+        ],
+    )
+    rid = person["recipient_id"]
+    kinds = {b["benefit_type"]: b["benefit_id"] for b in person["benefits"]}
+    mobile = await api.new_client(Role.MOBILE)
+    certified = await mobile.post("/v1/certifications", json=face(rid, "2026-06-10T10:00:00+08:00"))
+    assert certified.status_code == 201, certified.text
+
+    named = await county.post(
+        "/v1/stop-reports",
+        json=_stop(rid, "started_pension", "2026-06-15", benefit_id=kinds["enterprise_pension"]),
+    )
+    assert (named.status_code, named.json()["code"]) == (422, "stop_reason_not_for_benefit")
+    reported = await county.post(
+        "/v1/stop-reports", json=_stop(rid, "started_pension", "2026-06-15")
+    )
+    assert reported.status_code == 201, reported.text
+
+    answers = (
+        await county.get(f"/v1/recipients/{rid}/eligibility", params={"on": "2026-07-01"})
+    ).json()["benefits"]
+    by_type = {answer["benefit_type"]: answer for answer in answers}
+    assert (by_type["unemployment"]["status"], by_type["unemployment"]["reason"]) == (
+        "stopped",
+        "started_pension",
+    )
+    assert by_type["enterprise_pension"]["payable"] is True
+
+    pensioner = await _person(
+        county,
+        benefits=[benefit(benefit_type="enterprise_pension", external_ref="PAY-3")],
+    )
+    nothing = await county.post(
+        "/v1/stop-reports", json=_stop(pensioner["recipient_id"], "started_pension", "2026-06-15")
+    )
+    assert (nothing.status_code, nothing.json()["code"]) == (422, "stop_reason_not_for_benefit")

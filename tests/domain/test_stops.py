@@ -33,6 +33,7 @@ INELIGIBLE = CaseOutcome.CONFIRMED_INELIGIBLE
 # Shanxi dependent with two emergency contacts: certified 2026-03-15, valid through 2027-02-28.
 DEPENDENT = benefit(B.WORK_INJURY_DEPENDENT, SHANXI)
 DISABILITY = benefit(B.WORK_INJURY_DISABILITY, SHANXI, benefit_id="b2")
+SHANXI_PENSION = benefit(B.ENTERPRISE_PENSION, SHANXI, benefit_id="p1")
 MARCH = cert("2026-03-15")
 
 
@@ -208,11 +209,37 @@ def test_re_employment_stops_only_the_named_benefit() -> None:
     assert evaluate(DEPENDENT, "2026-09-01", [MARCH], events(job)).payable
 
 
-def test_stop_for_every_benefit_when_no_benefit_is_named() -> None:
-    emigrated = report(StopReason.EMIGRATED, "2026-06-15", "2026-06-20")
-    assert evaluate(DISABILITY, "2026-07-01", [MARCH], events(emigrated)).reason == "emigrated"
-    other = report(StopReason.OTHER, "2026-06-15", "2026-06-20")
-    assert evaluate(DISABILITY, "2026-07-01", [MARCH], events(other)).reason == "stopped"
+def test_a_report_naming_no_benefit_ends_only_the_types_its_reason_ends() -> None:
+    """失业保险条例 第十五条: "享受基本养老保险待遇的" and "移居境外的" stop unemployment benefit;
+    工伤保险条例 第三十五条: at retirement "停发伤残津贴，按照国家有关规定享受基本养老保险待遇". A
+    started_pension report of 2026-06-15 naming no benefit stops the disability allowance and
+    the unemployment benefit from July, never the pension just started; emigrating (2026-06-15)
+    stops unemployment benefit only, the pension being certified from abroad; `other` is the
+    agency's own finding and stops every benefit it does not narrow down."""
+    started = events(report(StopReason.STARTED_PENSION, "2026-06-15", "2026-06-20"))
+    unemployment = benefit(B.UNEMPLOYMENT, SHANXI, benefit_id="u1")
+    assert evaluate(DISABILITY, "2026-07-01", [MARCH], started).reason == "started_pension"
+    assert evaluate(unemployment, "2026-07-01", [MARCH], started).reason == "started_pension"
+    kept = evaluate(SHANXI_PENSION, "2026-07-01", [MARCH], started)
+    assert (kept.status, kept.payable) == (S.ELIGIBLE, True)
+
+    emigrated = events(report(StopReason.EMIGRATED, "2026-06-15", "2026-06-20"))
+    assert evaluate(unemployment, "2026-07-01", [MARCH], emigrated).reason == "emigrated"
+    assert evaluate(SHANXI_PENSION, "2026-07-01", [MARCH], emigrated).payable
+    assert evaluate(DISABILITY, "2026-07-01", [MARCH], emigrated).payable
+
+    other = events(report(StopReason.OTHER, "2026-06-15", "2026-06-20"))
+    assert evaluate(DISABILITY, "2026-07-01", [MARCH], other).reason == "stopped"
+    assert evaluate(SHANXI_PENSION, "2026-07-01", [MARCH], other).reason == "stopped"
+
+
+def test_a_dependent_pension_ends_on_employment_or_enlistment() -> None:
+    """因工死亡职工供养亲属范围规定 第六条: "就业或参军的" stop a dependent's pension; the same
+    reports leave a pensioner's pension alone."""
+    for reason in (StopReason.RE_EMPLOYMENT, StopReason.ENLISTED):
+        reported = events(report(reason, "2026-06-15", "2026-06-20"))
+        assert evaluate(DEPENDENT, "2026-07-01", [MARCH], reported).reason == reason.value
+        assert evaluate(SHANXI_PENSION, "2026-07-01", [MARCH], reported).payable
 
 
 def test_hunan_unemployment_needs_nothing_until_a_suspicion() -> None:
