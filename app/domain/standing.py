@@ -4,6 +4,8 @@ decisions one stands and the other is refused with it (issue 15). Rules only, no
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 from app.domain.events import StopReason
 
@@ -15,20 +17,28 @@ LIFTED_BY = {
 }
 
 
-def standing_stop(
-    confirmed: Sequence[tuple[StopReason, str | None]], reason: StopReason, benefit_id: str | None
-) -> int | None:
-    """The index, in ``confirmed`` (a person's confirmed stop reports as (reason, benefit_id),
-    in the order recorded), of the report that already decides a new confirmed report of
-    ``reason`` for ``benefit_id`` (None: every benefit); None when the new one decides anew.
+@dataclass(frozen=True, slots=True)
+class ConfirmedStop:
+    reason: StopReason
+    benefit_id: str | None  # None: every benefit of the person
+    occurred_on: date
 
-    It is the newest report of the same reason whose scope covers the new one (every benefit,
-    or the same benefit), unless a report that lifts it came after it. A death, once confirmed,
-    always stands: correcting its date is not a second stop decision."""
-    standing: int | None = None
-    for index, (earlier, earlier_benefit) in enumerate(confirmed):
-        if earlier is reason and earlier_benefit in (None, benefit_id):
-            standing = index
-        elif standing is not None and LIFTED_BY.get(reason) is earlier:
-            standing = None
-    return standing
+
+def standing_stop(confirmed: Sequence[ConfirmedStop], new: ConfirmedStop) -> int | None:
+    """The index, in ``confirmed`` (a person's confirmed stop reports in the order recorded),
+    of the report that already decides ``new``; None when ``new`` decides something anew.
+
+    A report decides ``new`` when it has the same reason, its scope covers the new one's
+    (every benefit, or the same benefit), no report that lifts it came after it, and it
+    happened on the same day or earlier: the engine stops from the earliest day, so a report of
+    a later day would change nothing, while one of an earlier day moves the stop and is kept."""
+    current: list[int] = []
+    for index, earlier in enumerate(confirmed):
+        if earlier.reason is new.reason and earlier.benefit_id in (None, new.benefit_id):
+            current.append(index)
+        elif LIFTED_BY.get(new.reason) is earlier.reason:
+            current = []
+    earliest = min(current, key=lambda index: confirmed[index].occurred_on, default=None)
+    if earliest is None or confirmed[earliest].occurred_on > new.occurred_on:
+        return None
+    return earliest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,7 @@ from app.db import locks
 from app.db.models import HomeVisitRequest, ResumptionStep, StopReport, VerificationCase
 from app.domain.enums import EligibilityStatus, ResumptionMode
 from app.domain.events import StopReason
-from app.domain.standing import standing_stop
+from app.domain.standing import ConfirmedStop, standing_stop
 from app.errors import AlreadyResolved
 from app.schemas.eligibility import BenefitEligibility
 
@@ -50,12 +51,17 @@ def visit_settled(row: HomeVisitRequest) -> AlreadyResolved:
 
 
 async def refuse_a_standing_stop(
-    session: AsyncSession, recipient_id: uuid.UUID, reason: StopReason, benefit_id: uuid.UUID | None
+    session: AsyncSession,
+    recipient_id: uuid.UUID,
+    reason: StopReason,
+    benefit_id: uuid.UUID | None,
+    occurred_on: date,
 ) -> None:
-    """A confirmed stop whose condition a confirmed report already decided is refused."""
+    """A confirmed stop that a confirmed report already decides is refused."""
     confirmed = await locks.confirmed_stop_reports(session, recipient_id)
     index = standing_stop(
-        [(row.reason, _text(row.benefit_id)) for row in confirmed], reason, _text(benefit_id)
+        [ConfirmedStop(row.reason, _text(row.benefit_id), row.occurred_on) for row in confirmed],
+        ConfirmedStop(reason, _text(benefit_id), occurred_on),
     )
     if index is not None:
         raise _stop_settled(confirmed[index])

@@ -85,7 +85,9 @@ async def report_stop(
             return await _replay(session, principal, policies, existing, digest, now), False
     if not body.suspected:
         # A suspicion is a signal; a confirmed report is the decision (issue 15).
-        await decisions.refuse_a_standing_stop(session, recipient.id, body.reason, body.benefit_id)
+        await decisions.refuse_a_standing_stop(
+            session, recipient.id, body.reason, body.benefit_id, body.occurred_on
+        )
 
     report_id = await session.scalar(
         insert_for(session, StopReport)
