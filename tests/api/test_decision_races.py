@@ -248,11 +248,11 @@ async def test_of_ten_continuations_after_a_verified_stop_one_stands(
     assert resolved.status_code == 200, resolved.text
     committing_api.set_now("2026-06-10T10:00:00+08:00")
     stopped = await _answer(county, rid)
-    # After the continuation the stop is lifted; certifications before it no longer count.
     assert (stopped["status"], stopped["resumption"]) == (
         "stopped",
         {"mode": "continuation_procedure"},
     )
+    # The continuation lifts the stop; certifications before it no longer count (suspended).
     body = {"decided_on": "2026-06-10"}
     await _one_step_stands(
         committing_api, database, rid, "continuations", body, "1404", "decision_ref", "suspended"
