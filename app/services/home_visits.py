@@ -62,6 +62,8 @@ async def create_request(
     agencies = [b.agency_code for b in recipient.benefits if principal.may_touch(b.agency_code)]
     if not agencies:
         raise Forbidden("the recipient is outside this client's regions", code="forbidden_region")
+    # The check and the insert under the person's lock: two racing applications, one request.
+    await locks.lock_recipient(session, recipient.id)
     active = list(
         await session.scalars(
             select(HomeVisitRequest).where(

@@ -12,7 +12,13 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from app.db.models import AuditEntry, ResumptionStep, StopReport, VerificationCase
+from app.db.models import (
+    AuditEntry,
+    HomeVisitRequest,
+    ResumptionStep,
+    StopReport,
+    VerificationCase,
+)
 from app.domain.enums import Role
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, recipient
@@ -298,3 +304,22 @@ async def test_of_ten_outcomes_of_one_home_visit_one_stands(
     # Only a `deceased` that stood opened a verification case.
     cases = select(func.count()).where(VerificationCase.reason == "home_visit_deceased")
     assert await _count(database, cases) == (1 if decided == "deceased" else 0)
+
+
+async def test_of_ten_applications_for_one_person_at_once_one_request_opens(
+    committing_api: Api, database: Database
+) -> None:
+    committing_api.set_now("2026-06-09T16:00:00+08:00")
+    county = await committing_api.new_client(Role.COUNTY, ("1404",))
+    rid = await _register(county)
+    application = {"recipient_id": rid, "requested_by": "family", "reason": "elderly"}
+    callers = [await committing_api.new_client(Role.COUNTY, ("1404",)) for _ in range(CALLERS)]
+    responses = await asyncio.gather(
+        *(c.post("/v1/home-visit-requests", json=application) for c in callers)
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (CALLERS - 1)
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {
+        "home_visit_request_open"
+    }
+    requests = select(func.count()).where(HomeVisitRequest.recipient_id == uuid.UUID(rid))
+    assert await _count(database, requests) == 1
