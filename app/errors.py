@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,6 +38,10 @@ class Problem(BaseModel):
     detail: str | None = None
     code: str
     errors: list[ValidationItem] | None = None
+    standing: dict[str, Any] | None = Field(
+        default=None,
+        description="`already_resolved`: the decision that stands, which this request lost to",
+    )
 
 
 class AppError(Exception):
@@ -83,6 +87,22 @@ class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class AlreadyResolved(Conflict):
+    """A decision on something another decision already settled: of two racing (or repeated)
+    decisions one stands, and the other learns which (``standing``) instead of overwriting it."""
+
+    code, title = "already_resolved", "Already resolved"
+
+    def __init__(self, detail: str, standing: dict[str, Any]) -> None:
+        super().__init__(detail)
+        self.standing = standing
+
+    def to_problem(self) -> Problem:
+        problem = super().to_problem()
+        problem.standing = self.standing
+        return problem
+
+
 class Unprocessable(AppError):
     status, code, title = 422, "validation_error", "Unprocessable content"
 
@@ -93,7 +113,7 @@ class DatabaseUnavailable(AppError):
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        problem.model_dump(exclude_none=True),
+        problem.model_dump(mode="json", exclude_none=True),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=headers,

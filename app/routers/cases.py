@@ -80,7 +80,8 @@ async def post_resolution(
     now: NowDep,
 ) -> CaseRead:
     """`confirmed_eligible` resumes (with back pay); `confirmed_ineligible` stops after
-    `effective_on`'s month and lists the overpaid months."""
+    `effective_on`'s month and lists the overpaid months. Once only: a second resolution, racing
+    or late, is 409 `already_resolved` with the `standing` one."""
     case = await service.resolve_case(session, principal, case_id, body, now)
     answer = await recipient_eligibility(
         session, principal, policies, case.recipient_id, today(now)

@@ -106,8 +106,8 @@ async def post_outcome(
     now: NowDep,
 ) -> HomeVisitRequestRead:
     """Not found, refused or deceased: the request fails; `deceased` opens a verification case
-    (`case_id`). 409 `home_visit_not_assigned` before assignment, `home_visit_request_closed`
-    once completed or failed."""
+    (`case_id`). 409 `home_visit_not_assigned` before assignment, `already_resolved` (with the
+    `standing` status and outcome) once completed or failed."""
     row = await service.record_outcome(session, principal, request_id, body, now)
     return (await service.to_reads(session, [row]))[0]
 

@@ -49,7 +49,8 @@ async def post_stop_report(
     now: NowDep,
 ) -> StopReportRead:
     """Record a death, imprisonment, release or benefit-specific stop, with its 20-working-day
-    deadline and whether the report is late; a suspicion suspends and opens a case."""
+    deadline and whether the report is late; a suspicion suspends and opens a case. A confirmed
+    report that a standing one already decides is 409 `already_resolved` (`standing`)."""
     read, created = await service.report_stop(session, principal, protector, policies, body, now)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -60,7 +61,7 @@ async def post_stop_report(
     "/v1/recipients/{recipient_id}/commitments",
     response_model=ResumptionStepRead,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 404, 422),
+    responses=problems(403, 404, 409, 422),
     summary="Record a completed notification-and-commitment (告知承诺)",
 )
 async def post_commitment(
@@ -71,7 +72,8 @@ async def post_commitment(
     policies: PoliciesDep,
     now: NowDep,
 ) -> ResumptionStepRead:
-    """The step a resumption after more than two years without certification needs."""
+    """The step a resumption after more than two years without certification needs; 409
+    `already_resolved` (with the `standing` step) when one is recorded and none is awaited."""
     return await service.record_step(
         session,
         principal,
@@ -88,7 +90,7 @@ async def post_commitment(
     "/v1/recipients/{recipient_id}/employer-verifications",
     response_model=ResumptionStepRead,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 404, 422),
+    responses=problems(403, 404, 409, 422),
     summary="Record an employer's verification of entitlement",
 )
 async def post_employer_verification(
@@ -99,7 +101,8 @@ async def post_employer_verification(
     policies: PoliciesDep,
     now: NowDep,
 ) -> ResumptionStepRead:
-    """The step institution pensions suspended over a year, or with an incarceration flag, need."""
+    """The step institution pensions suspended over a year, or with an incarceration flag, need;
+    409 `already_resolved` (with the `standing` step) when one is recorded and none is awaited."""
     return await service.record_step(
         session,
         principal,
@@ -117,7 +120,7 @@ async def post_employer_verification(
     "/v1/recipients/{recipient_id}/continuations",
     response_model=ResumptionStepRead,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 404, 422),
+    responses=problems(403, 404, 409, 422),
     summary="Record the agency's continuation decision (续发)",
 )
 async def post_continuation(
@@ -128,7 +131,8 @@ async def post_continuation(
     policies: PoliciesDep,
     now: NowDep,
 ) -> ResumptionStepRead:
-    """The step after five years suspended, or after a stop the agency verified."""
+    """The step after five years suspended, or after a stop the agency verified; 409
+    `already_resolved` (with the `standing` step) when one is recorded and none is awaited."""
     return await service.record_step(
         session,
         principal,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth import Principal
+from app.db import locks
 from app.db.base import new_id
 from app.db.filters import in_regions
 from app.db.models import CaseContact, Recipient, VerificationCase
@@ -25,7 +26,7 @@ from app.schemas.stops import (
     CaseRead,
     CaseResolutionCreate,
 )
-from app.services import audit
+from app.services import audit, decisions
 from app.services.pagination import decode_cursor, encode_cursor
 
 
@@ -154,17 +155,24 @@ async def resolve_case(
     now: datetime,
 ) -> VerificationCase:
     case = await get_case(session, principal, case_id)
-    if case.status != "open":
-        raise Conflict("the case is already resolved", code="case_resolved")
     if resolution.effective_on is not None and resolution.effective_on > now.date():
         raise Unprocessable("effective_on is in the future", code="effective_in_future")
-    case.status = "resolved"
-    case.outcome = resolution.outcome
-    case.effective_on = resolution.effective_on
-    case.documents = list(resolution.documents)
-    case.resolved_at = now
-    case.resolved_by = principal.client_id
-    await session.flush()
+    # Of racing resolutions exactly one settles the case; the others learn which (issue 15).
+    await locks.lock_recipient(session, case.recipient_id)
+    settled = await locks.settle_open_case(
+        session,
+        case.id,
+        {
+            "outcome": resolution.outcome,
+            "effective_on": resolution.effective_on,
+            "documents": list(resolution.documents),
+            "resolved_at": now,
+            "resolved_by": principal.client_id,
+        },
+    )
+    case = await get_case(session, principal, case_id)
+    if not settled:
+        raise decisions.case_settled(case)
     await audit.record(
         session,
         principal.client_id,

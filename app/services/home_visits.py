@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db import native
+from app.db import locks, native
 from app.db.filters import in_regions
 from app.db.models import Certification, HomeVisitRequest, VerificationCase
 from app.domain.enums import BenefitType, CertificationResult, Channel, Role
@@ -32,7 +32,7 @@ from app.schemas.home_visits import (
     OutcomeCreate,
 )
 from app.schemas.reporting import OutreachItem, OutreachWhy
-from app.services import audit, reporting
+from app.services import audit, decisions, reporting
 from app.services.cases import open_case
 from app.services.pagination import decode_cursor, encode_cursor
 from app.services.policies import SERVICE_TIMEZONE, today
@@ -62,6 +62,8 @@ async def create_request(
     agencies = [b.agency_code for b in recipient.benefits if principal.may_touch(b.agency_code)]
     if not agencies:
         raise Forbidden("the recipient is outside this client's regions", code="forbidden_region")
+    # The check and the insert under the person's lock: two racing applications, one request.
+    await locks.lock_recipient(session, recipient.id)
     active = list(
         await session.scalars(
             select(HomeVisitRequest).where(
@@ -168,11 +170,21 @@ async def record_outcome(
     """A visit that could not certify ends the request failed; ``deceased`` also opens a
     verification case, which the county confirms (a death report, or resolving the case)."""
     row = await get_request(session, principal, request_id)
+    # Serialised with every other decision on the person, then re-read: of racing outcomes
+    # (or an outcome racing the visit's certification) one stands (issue 15).
+    await locks.lock_recipient(session, row.recipient_id)
+    row = await get_request(session, principal, request_id)
     if row.status == "open":
         raise Conflict("assign a visitor before recording a visit", code="home_visit_not_assigned")
+    if row.status not in ACTIVE:
+        raise decisions.visit_settled(row)
     note = "\n".join(text for text in (row.note, body.note) if text)[-1000:] or None
     values = {"outcome": body.outcome, "note": note}
-    await _transition(session, row, ("assigned",), "failed", now, values)
+    try:
+        await _transition(session, row, ("assigned",), "failed", now, values)
+    except Conflict:
+        # A certification that takes no person lock completed it meanwhile.
+        raise decisions.visit_settled(row) from None
     case_id = None
     if body.outcome == "deceased":
         recipient = await get_recipient(session, principal, row.recipient_id)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db import locks
 from app.db.base import new_id
 from app.db.filters import in_regions
 from app.db.models import (
@@ -38,7 +39,7 @@ from app.schemas.stops import (
     StopReportCreate,
     StopReportRead,
 )
-from app.services import audit
+from app.services import audit, decisions
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient, recipient_eligibility
 from app.services.facts import load_facts
@@ -77,6 +78,17 @@ async def report_stop(
         raise Unprocessable("occurred_on is in the future", code="occurred_in_future")
     policy = policy_for(policies, benefits[0], body.occurred_on)
     deadline = working_day_deadline(body.occurred_on, policy.stop_report_working_days)
+    await locks.lock_recipient(session, recipient.id)
+    if body.source_ref is not None:
+        # A twin of this request may have committed while this one waited for the lock.
+        existing = await _find(session, principal, body.source_ref)
+        if existing is not None:
+            return await _replay(session, principal, policies, existing, digest, now), False
+    if not body.suspected:
+        # A suspicion is a signal; a confirmed report is the decision (issue 15).
+        await decisions.refuse_a_standing_stop(
+            session, recipient.id, body.reason, body.benefit_id, body.occurred_on
+        )
 
     report_id = await session.scalar(
         insert_for(session, StopReport)
@@ -148,6 +160,9 @@ async def record_step(
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
     if completed_on > today(now):
         raise Unprocessable("the step's date is in the future", code="occurred_in_future")
+    await locks.lock_recipient(session, recipient.id)
+    before = await _effects(session, principal, policies, recipient.id, now)
+    await decisions.refuse_a_settled_step(session, recipient.id, kind, before)
     step = ResumptionStep(
         recipient_id=recipient.id,
         kind=kind,

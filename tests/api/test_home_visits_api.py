@@ -85,7 +85,7 @@ async def test_a_request_is_assigned_then_completed_by_the_visit_that_names_it(a
     closed = await county.post(f"{REQUESTS}/{request_id}/assignment", json=assignment)
     assert (closed.status_code, closed.json()["code"]) == (409, "home_visit_request_closed")
     late = await county.post(f"{REQUESTS}/{request_id}/outcome", json={"outcome": "refused"})
-    assert (late.status_code, late.json()["code"]) == (409, "home_visit_request_closed")
+    assert (late.status_code, late.json()["code"]) == (409, "already_resolved")
     assert (await county.post(REQUESTS, json=_application(rid))).status_code == 201
 
     admin = await api.new_client(Role.ADMIN)
@@ -149,7 +149,7 @@ async def test_a_visit_that_finds_the_recipient_deceased_opens_a_case(api: Api) 
     assert outcomes["refused"]["case_id"] is None
     request_id = deceased["request_id"]
     again = await county.post(f"{REQUESTS}/{request_id}/outcome", json={"outcome": "refused"})
-    assert (again.status_code, again.json()["code"]) == (409, "home_visit_request_closed")
+    assert (again.status_code, again.json()["code"]) == (409, "already_resolved")
 
 
 async def test_requests_stay_in_the_county_s_regions(api: Api) -> None:

@@ -182,7 +182,7 @@ async def test_a_suspected_death_suspends_opens_a_case_and_never_stops_before_re
     assert (after["status"], after["payable"]) == ("eligible", True)
     assert after["back_pay_months"] == ["2026-05"]
     again = await county.post(f"{path}/resolution", json={"outcome": "confirmed_eligible"})
-    assert (again.status_code, again.json()["code"]) == (409, "case_resolved")
+    assert (again.status_code, again.json()["code"]) == (409, "already_resolved")
 
 
 async def test_a_confirmed_ineligible_case_stops_with_overpaid_months(api: Api) -> None:

@@ -1,0 +1,80 @@
+"""What keeps two human decisions on one person from racing (issue 15).
+
+Every decision that moves a benefit (a case resolution, a confirmed stop report, a resumption
+step, a home-visit outcome) first takes `lock_recipient`, then re-reads what it decides on,
+inside the request's one transaction. The recipient is the serialisation point because
+decisions on one person interact (a death report and a case confirmed eligible), while
+decisions on different people never wait for each other.
+
+On PostgreSQL the lock is ``SELECT … FOR NO KEY UPDATE`` on the recipient's row, held until
+the request commits or rolls back. NO KEY UPDATE rather than UPDATE: inserts that reference
+the recipient (certifications, audit entries) take KEY SHARE on it and need not wait. On
+SQLite every writing transaction begins IMMEDIATE (app.db.engine), so writers are already
+serialised and SQLAlchemy renders no FOR clause there. Where a decision also settles a row
+(a case), the write is a compare-and-set on its status as well, so that it holds even for a
+writer that never took the lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Recipient, ResumptionStep, StopReport, VerificationCase
+from app.domain.enums import ResumptionMode
+
+
+async def lock_recipient(session: AsyncSession, recipient_id: uuid.UUID) -> None:
+    """Wait for, then hold until the transaction ends, the right to decide on this person."""
+    await session.execute(
+        select(Recipient.id).where(Recipient.id == recipient_id).with_for_update(key_share=True)
+    )
+
+
+async def settle_open_case(
+    session: AsyncSession, case_id: uuid.UUID, values: Mapping[str, object]
+) -> bool:
+    """Resolve the case if it is still open (compare-and-set on its status); False when another
+    resolution got there first. Of two racing UPDATEs PostgreSQL re-checks the condition on the
+    row the first one committed, so only one of them matches."""
+    settled = await session.scalar(
+        update(VerificationCase)
+        .where(VerificationCase.id == case_id, VerificationCase.status == "open")
+        .values(status="resolved", **values)
+        .returning(VerificationCase.id)
+        .execution_options(synchronize_session=False)
+    )
+    return settled is not None
+
+
+async def case_as_stored(session: AsyncSession, case_id: uuid.UUID) -> VerificationCase:
+    """The case as committed now, replacing what the session had loaded before the lock."""
+    return await session.get_one(VerificationCase, case_id, populate_existing=True)
+
+
+async def confirmed_stop_reports(
+    session: AsyncSession, recipient_id: uuid.UUID
+) -> list[StopReport]:
+    """The recipient's confirmed (not suspected) stop reports, oldest first."""
+    return list(
+        await session.scalars(
+            select(StopReport)
+            .where(StopReport.recipient_id == recipient_id, StopReport.suspected.is_(False))
+            .order_by(StopReport.recorded_at, StopReport.id)
+        )
+    )
+
+
+async def newest_step(
+    session: AsyncSession, recipient_id: uuid.UUID, kind: ResumptionMode
+) -> ResumptionStep | None:
+    """The recipient's most recently recorded resumption step of this kind."""
+    return await session.scalar(
+        select(ResumptionStep)
+        .where(ResumptionStep.recipient_id == recipient_id, ResumptionStep.kind == kind)
+        .order_by(ResumptionStep.recorded_at.desc(), ResumptionStep.id.desc())
+        .limit(1)
+    )
