@@ -58,14 +58,20 @@ _FIELDS = (
 
 def upgrade() -> None:
     protector = _checked_protector()
+    if op.get_bind().dialect.name == "sqlite":
+        # Pages freed by the table copies below are zeroed, not left holding the plaintext.
+        op.execute("PRAGMA secure_delete = ON")
     with op.batch_alter_table("recipients") as batch:
         batch.add_column(sa.Column("name_ciphertext", sa.LargeBinary(), nullable=True))
         batch.add_column(sa.Column("phone_ciphertext", sa.LargeBinary(), nullable=True))
+        # Cleared as each row is sealed, so that no live row version holds it (PostgreSQL
+        # keeps a dropped column's bytes in the rows until they are rewritten).
+        batch.alter_column("name", existing_type=sa.String(length=100), nullable=True)
     with op.batch_alter_table("home_visit_requests") as batch:
         batch.add_column(sa.Column("contact_phone_ciphertext", sa.LargeBinary(), nullable=True))
     if protector is not None:
         for table, plain, sealed, field in _FIELDS:
-            _convert(table, plain, sealed, partial(seal, protector, field))
+            _convert(table, plain, sealed, partial(seal, protector, field), clear=True)
     with op.batch_alter_table("recipients") as batch:
         batch.alter_column("name_ciphertext", existing_type=sa.LargeBinary(), nullable=False)
         batch.drop_column("phone")
@@ -115,15 +121,20 @@ def _checked_protector() -> IdProtector | None:
 
 
 def _convert(
-    table: sa.TableClause, source: str, target: str, transform: Callable[[Any, Any], Any]
+    table: sa.TableClause,
+    source: str,
+    target: str,
+    transform: Callable[[Any, Any], Any],
+    *,
+    clear: bool = False,
 ) -> None:
-    """Set ``target`` from ``source`` on every row with a value, in keyset batches."""
+    """Set ``target`` from ``source`` on every row with a value, in keyset batches; with
+    ``clear``, set ``source`` to NULL in the same update."""
     bind = op.get_bind()
-    statement = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("b_id"))
-        .values({target: sa.bindparam("b_value")})
-    )
+    values: dict[str, Any] = {target: sa.bindparam("b_value")}
+    if clear:
+        values[source] = None
+    statement = sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(values)
     for rows in _batches(bind, table, source):
         bind.execute(
             statement,
