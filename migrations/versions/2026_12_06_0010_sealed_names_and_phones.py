@@ -14,7 +14,7 @@ Revises: 0008
 Create Date: 2026-12-06
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -48,11 +48,16 @@ _REQUESTS = sa.table(
     sa.column("contact_phone", sa.String()),
     sa.column("contact_phone_ciphertext", sa.LargeBinary()),
 )
-# (table, plaintext column, ciphertext column, the field its seal is bound to)
+# Per table: (plaintext column, ciphertext column, the field its seal is bound to)
 _FIELDS = (
-    (_RECIPIENTS, "name", "name_ciphertext", RECIPIENT_NAME),
-    (_RECIPIENTS, "phone", "phone_ciphertext", RECIPIENT_PHONE),
-    (_REQUESTS, "contact_phone", "contact_phone_ciphertext", CONTACT_PHONE),
+    (
+        _RECIPIENTS,
+        (
+            ("name", "name_ciphertext", RECIPIENT_NAME),
+            ("phone", "phone_ciphertext", RECIPIENT_PHONE),
+        ),
+    ),
+    (_REQUESTS, (("contact_phone", "contact_phone_ciphertext", CONTACT_PHONE),)),
 )
 
 
@@ -70,8 +75,9 @@ def upgrade() -> None:
     with op.batch_alter_table("home_visit_requests") as batch:
         batch.add_column(sa.Column("contact_phone_ciphertext", sa.LargeBinary(), nullable=True))
     if protector is not None:
-        for table, plain, sealed, field in _FIELDS:
-            _convert(table, plain, sealed, partial(seal, protector, field), clear=True)
+        for table, fields in _FIELDS:
+            steps = [(plain, sealed, partial(seal, protector, f)) for plain, sealed, f in fields]
+            _convert(table, steps, clear=True)
     with op.batch_alter_table("recipients") as batch:
         batch.alter_column("name_ciphertext", existing_type=sa.LargeBinary(), nullable=False)
         batch.drop_column("phone")
@@ -88,8 +94,9 @@ def downgrade() -> None:
     with op.batch_alter_table("home_visit_requests") as batch:
         batch.add_column(sa.Column("contact_phone", sa.String(length=20), nullable=True))
     if protector is not None:
-        for table, plain, sealed, field in _FIELDS:
-            _convert(table, sealed, plain, partial(unseal, protector, field))
+        for table, fields in _FIELDS:
+            steps = [(sealed, plain, partial(unseal, protector, f)) for plain, sealed, f in fields]
+            _convert(table, steps)
     with op.batch_alter_table("recipients") as batch:
         batch.alter_column("name", existing_type=sa.String(length=100), nullable=False)
         batch.drop_column("phone_ciphertext")
@@ -122,36 +129,36 @@ def _checked_protector() -> IdProtector | None:
 
 def _convert(
     table: sa.TableClause,
-    source: str,
-    target: str,
-    transform: Callable[[Any, Any], Any],
+    steps: Sequence[tuple[str, str, Callable[[Any, Any], Any]]],
     *,
     clear: bool = False,
 ) -> None:
-    """Set ``target`` from ``source`` on every row with a value, in keyset batches; with
-    ``clear``, set ``source`` to NULL in the same update."""
+    """For every row, set each step's target column from its source column (None stays None),
+    one UPDATE per row, in keyset batches; with ``clear``, the sources become NULL in it."""
     bind = op.get_bind()
-    values: dict[str, Any] = {target: sa.bindparam("b_value")}
+    values: dict[str, Any] = {target: sa.bindparam(f"b_{target}") for _, target, _ in steps}
     if clear:
-        values[source] = None
+        values.update({source: None for source, _, _ in steps})
     statement = sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(values)
-    for rows in _batches(bind, table, source):
-        bind.execute(
-            statement,
-            [{"b_id": row_id, "b_value": transform(row_id, value)} for row_id, value in rows],
-        )
-
-
-def _batches(
-    bind: sa.Connection, table: sa.TableClause, source: str
-) -> Iterator[list[tuple[Any, Any]]]:
     after = None
     while True:
-        query = sa.select(table.c.id, table.c[source]).where(table.c[source].is_not(None))
+        query = sa.select(table.c.id, *(table.c[source] for source, _, _ in steps))
         if after is not None:
             query = query.where(table.c.id > after)
-        rows = [tuple(row) for row in bind.execute(query.order_by(table.c.id).limit(BATCH_ROWS))]
+        rows = bind.execute(query.order_by(table.c.id).limit(BATCH_ROWS)).all()
         if not rows:
             return
-        yield rows
+        bind.execute(
+            statement,
+            [
+                {
+                    "b_id": row[0],
+                    **{
+                        f"b_{target}": transform(row[0], value)
+                        for (_, target, transform), value in zip(steps, row[1:], strict=True)
+                    },
+                }
+                for row in rows
+            ],
+        )
         after = rows[-1][0]
