@@ -141,7 +141,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 def _upgrade(settings: Settings) -> None:
     from app.db.migrate import upgrade_to_head
 
-    upgrade_to_head(settings.database_url)
+    upgrade_to_head(settings.database_url, settings)
 
 
 def _clients_create(args: argparse.Namespace) -> int:
@@ -362,7 +362,9 @@ def _rekey(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(
         f"recipients {summary.recipients}: {verb} {summary.recipients_rewritten}, unreadable "
-        f"{len(summary.unreadable)}, registered twice {len(summary.duplicates)}; webhooks "
+        f"{len(summary.unreadable)}, registered twice {len(summary.duplicates)}; names and "
+        f"phones: {verb} {summary.personal_rewritten}, unreadable "
+        f"{len(summary.personal_unreadable)}; webhooks "
         f"{summary.webhooks}: {verb} {summary.webhooks_rewritten}, unreadable "
         f"{len(summary.webhooks_unreadable)}; {time.monotonic() - started:.1f}s"
     )
@@ -370,9 +372,11 @@ def _rekey(args: argparse.Namespace) -> int:
         print(f"  recipient {recipient_id}: its ID ciphertext opens with no configured key")
     for recipient_id in summary.duplicates:
         print(f"  recipient {recipient_id}: another recipient has the same ID number")
+    for field, row_id in summary.personal_unreadable:
+        print(f"  {field} of {row_id}: opens with no configured key")
     for webhook_id in summary.webhooks_unreadable:
         print(f"  webhook {webhook_id}: its secret opens with no configured key")
-    pending = summary.recipients_rewritten + summary.webhooks_rewritten if args.check else 0
+    pending = summary.rewritten if args.check else 0
     if summary.previous_keys_needed or pending:
         print("previous keys are still needed")
         return 1

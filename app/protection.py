@@ -1,4 +1,5 @@
-"""Protection of the national ID number (sensitive personal information under PIPL).
+"""Protection of the national ID number (sensitive personal information under PIPL), and the
+key ring that also seals names and phone numbers (app/services/personal_data.py).
 
 The database holds two things per number, never the number itself:
 - a keyed HMAC-SHA256, the unique lookup key (equal numbers give equal digests, and without
@@ -12,6 +13,9 @@ two formats told apart by the first byte:
 - 1: ``0x01 | nonce | sealed``, written by a key configured without an id (every ciphertext
   before rotation existed); read by trying each encryption key, which GCM's tag makes safe;
 - 2: ``0x02 | id length | key id | nonce | sealed``, the key id bound as associated data.
+A caller may bind a ``context`` too (associated data after the header): a name or phone is
+sealed for its column and row, so a ciphertext copied into another column or row (the ID
+number's into a name, one person's phone into another's row) does not open there.
 ``certsvc rekey`` (app/services/rekey.py) rewrites what the previous keys wrote, after which
 they can be removed from configuration.
 """
@@ -100,28 +104,32 @@ class IdProtector:
             tuple(key.secret for key in previous),
         )
 
-    def encrypt(self, text: str) -> bytes:
-        """Seal with the current encryption key, in the format that names it."""
+    def encrypt(self, text: str, context: bytes = b"") -> bytes:
+        """Seal with the current encryption key, in the format that names it; ``context`` is
+        authenticated, not stored: only ``decrypt`` with the same context opens it. (Empty, it
+        leaves the format exactly as it was before contexts existed.)"""
         key_id = self.encryption_keys[0].key_id
         nonce = secrets.token_bytes(_NONCE_BYTES)
         if key_id is None:
-            sealed = self._ciphers[None].encrypt(nonce, text.encode(), None)
+            sealed = self._ciphers[None].encrypt(nonce, text.encode(), context or None)
             return bytes([_UNNAMED_FORMAT]) + nonce + sealed
         header = bytes([_NAMED_FORMAT, len(key_id)]) + key_id.encode()
-        return header + nonce + self._ciphers[key_id].encrypt(nonce, text.encode(), header)
+        return (
+            header + nonce + self._ciphers[key_id].encrypt(nonce, text.encode(), header + context)
+        )
 
-    def decrypt(self, blob: bytes) -> str:
+    def decrypt(self, blob: bytes, context: bytes = b"") -> str:
         """Open a ciphertext with the key it names, or else with any configured key: during a
         rolling change of configuration a reader may hold the right key under another id, or
         under none. ValueError when no key opens it (an unknown format, a key removed from
-        configuration, tampering: the key id is authenticated too)."""
-        header: bytes | None
+        configuration, tampering: the key id and the context are authenticated too)."""
+        associated: bytes | None
         if blob[:1] == bytes([_UNNAMED_FORMAT]):
-            header, body, candidates = None, blob[1:], self._unnamed_order
+            associated, body, candidates = context or None, blob[1:], self._unnamed_order
             sealer = "the ID ciphertext"
         elif blob[:1] == bytes([_NAMED_FORMAT]) and len(blob) >= 2:
-            header, body = blob[: 2 + blob[1]], blob[2 + blob[1] :]
-            key_id = header[2:].decode("ascii", errors="replace")
+            associated, body = blob[: 2 + blob[1]] + context, blob[2 + blob[1] :]
+            key_id = blob[2 : 2 + blob[1]].decode("ascii", errors="replace")
             named = self._ciphers.get(key_id)
             others = tuple(c for c in self._ciphers.values() if c is not named)
             candidates = (named, *others) if named is not None else others
@@ -131,7 +139,7 @@ class IdProtector:
         nonce, sealed = body[:_NONCE_BYTES], body[_NONCE_BYTES:]
         for candidate in candidates:
             try:
-                return candidate.decrypt(nonce, sealed, header).decode()
+                return candidate.decrypt(nonce, sealed, associated).decode()
             except InvalidTag:
                 continue
         raise ValueError(f"{sealer} opens with none of the configured keys")

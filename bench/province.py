@@ -34,6 +34,7 @@ from app.db.migrate import upgrade_to_head
 from app.domain.id_numbers import check_character, mask_id_number
 from app.domain.working_days import working_day_deadline
 from app.protection import load_id_protector
+from app.services.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
 from app.settings import get_settings
 
 COUNTIES = {
@@ -164,8 +165,8 @@ async def generate(url: str, recipients: int, province: str, seed: int, today: d
                     protector.encrypt(number),
                     mask_id_number(number),
                     date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
-                    f"person-{index}",
-                    f"138{index % 10**8:08d}",
+                    seal(protector, RECIPIENT_NAME, recipient_id, f"person-{index}"),
+                    seal(protector, RECIPIENT_PHONE, recipient_id, f"138{index % 10**8:08d}"),
                     "in_province",
                     rng.choice((0, 1, 2, 2)),
                     now,
@@ -239,8 +240,8 @@ async def generate(url: str, recipients: int, province: str, seed: int, today: d
                     "id_ciphertext",
                     "id_masked",
                     "birth_date",
-                    "name",
-                    "phone",
+                    "name_ciphertext",
+                    "phone_ciphertext",
                     "residence",
                     "emergency_contacts",
                     "created_at",
@@ -420,7 +421,7 @@ def main() -> None:
     if not url.startswith("postgresql"):
         raise SystemExit("set CERTSVC_DATABASE_URL to a PostgreSQL database")
     asyncio.run(create_database_if_missing(url))
-    upgrade_to_head(url)
+    upgrade_to_head(url, get_settings())
     asyncio.run(generate(url, args.recipients, args.province, args.seed, date.today()))
 
 

@@ -33,6 +33,7 @@ from app.db.migrate import upgrade_to_head
 from app.domain.id_numbers import check_character, mask_id_number
 from app.protection import IdProtector, load_id_protector
 from app.services.id_lookup import find_recipient_id, find_recipient_ids
+from app.services.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
 from app.services.rekey import rekey
 from app.settings import Settings
 
@@ -113,7 +114,8 @@ async def run(dsn: str, url: str, count: int) -> None:
             "id_ciphertext",
             "id_masked",
             "birth_date",
-            "name",
+            "name_ciphertext",
+            "phone_ciphertext",
             "residence",
             "emergency_contacts",
             "created_at",
@@ -121,18 +123,19 @@ async def run(dsn: str, url: str, count: int) -> None:
         ],
         records=[
             (
-                new_id(),
+                rid,
                 original.digest(n),
                 original.encrypt(n),
                 mask_id_number(n),
                 date(int(n[6:10]), int(n[10:12]), int(n[12:14])),
-                "王秀英",
+                seal(original, RECIPIENT_NAME, rid, "王秀英"),
+                seal(original, RECIPIENT_PHONE, rid, "13800000000"),
                 "in_province",
                 1,
                 now,
                 now,
             )
-            for n in people
+            for rid, n in ((new_id(), n) for n in people)
         ],
     )
     await connection.execute("ANALYZE recipients")

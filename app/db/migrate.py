@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import ensure_sqlite_folder
+from app.settings import Settings
 
 
 def migrations_dir() -> Path:
@@ -23,20 +24,25 @@ def migrations_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "migrations"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, settings: Settings | None = None) -> Config:
+    """``settings`` give a migration that re-seals stored rows (0010) the service's keys;
+    without them it reads the environment's (``get_settings()``), and only if it has rows to
+    convert."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("path_separator", "os")
     # Kept out of the ini machinery, where "%" in a password would be an interpolation.
     config.attributes["database_url"] = database_url
+    if settings is not None:
+        config.attributes["settings"] = settings
     return config
 
 
-def upgrade_to_head(database_url: str) -> None:
+def upgrade_to_head(database_url: str, settings: Settings | None = None) -> None:
     """Blocking: runs its own event loop (see migrations/env.py). Call outside a running loop,
     or from a worker thread."""
     ensure_sqlite_folder(database_url)
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url, settings), "head")
 
 
 @lru_cache(maxsize=1)

@@ -38,7 +38,8 @@ class ApiClient(Base):
 
 class Recipient(Base):
     """A person receiving one or more benefits. The ID number is held only as an HMAC digest
-    (the unique key) and an AES-GCM ciphertext; see app/protection.py."""
+    (the unique key) and an AES-GCM ciphertext (app/protection.py); the name and phone only as
+    ciphertexts sealed for their column and row (app/services/personal_data.py)."""
 
     __tablename__ = "recipients"
 
@@ -47,8 +48,8 @@ class Recipient(Base):
     id_ciphertext: Mapped[bytes] = mapped_column(LargeBinary(64))
     id_masked: Mapped[str] = mapped_column(String(18))
     birth_date: Mapped[date]
-    name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    name_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     residence: Mapped[Residence] = mapped_column(str_enum(Residence, 16))
     emergency_contacts: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -398,7 +399,8 @@ class HomeVisitRequest(Base):
     agency_code: Mapped[str] = mapped_column(String(6))
     requested_by: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(16))
-    contact_phone: Mapped[str | None] = mapped_column(String(20))
+    # Sealed like a recipient's phone (app/services/personal_data.py).
+    contact_phone_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="open")
     visitor_type: Mapped[str | None] = mapped_column(String(32))
     visitor_id: Mapped[str | None] = mapped_column(String(128))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from app.deps import NowDep, PoliciesDep, PrincipalDep, SessionDep
+from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.reporting import NDJSON, Accept, Cursor, Limit, OnQuery, listing_responses
 from app.routers.responses import problems
 from app.schemas.common import Page, RegionPrefix
@@ -34,11 +34,15 @@ router = APIRouter(tags=["home visits"])
     summary="Apply for a home visit (上门认证)",
 )
 async def post_request(
-    body: HomeVisitRequestCreate, session: SessionDep, principal: PrincipalDep, now: NowDep
+    body: HomeVisitRequestCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    protector: ProtectorDep,
+    now: NowDep,
 ) -> HomeVisitRequestRead:
     """On behalf of the recipient, family, employer or community; 409
     `home_visit_request_open` while another request of the recipient is active."""
-    return await service.create_request(session, principal, body, now)
+    return await service.create_request(session, protector, principal, body, now)
 
 
 @router.get(
@@ -50,13 +54,16 @@ async def post_request(
 async def list_requests(
     session: SessionDep,
     principal: PrincipalDep,
+    protector: ProtectorDep,
     agency_code: Annotated[RegionPrefix | None, Query()] = None,
     status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[HomeVisitRequestRead]:
     """Oldest first; requests a home_visit certification names show as completed."""
-    return await service.list_requests(session, principal, agency_code, status_, limit, cursor)
+    return await service.list_requests(
+        session, protector, principal, agency_code, status_, limit, cursor
+    )
 
 
 @router.get(
@@ -66,11 +73,11 @@ async def list_requests(
     summary="One home-visit request",
 )
 async def get_request(
-    request_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    request_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, protector: ProtectorDep
 ) -> HomeVisitRequestRead:
     """The request, its visitor and how it ended."""
     row = await service.get_request(session, principal, request_id)
-    return (await service.to_reads(session, [row]))[0]
+    return (await service.to_reads(session, protector, [row]))[0]
 
 
 @router.post(
@@ -84,12 +91,13 @@ async def post_assignment(
     body: AssignmentCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    protector: ProtectorDep,
     now: NowDep,
 ) -> HomeVisitRequestRead:
     """Open or assigned requests only (reassigning is allowed); 409
     `home_visit_request_closed` once completed or failed."""
     row = await service.assign(session, principal, request_id, body, now)
-    return (await service.to_reads(session, [row]))[0]
+    return (await service.to_reads(session, protector, [row]))[0]
 
 
 @router.post(
@@ -103,13 +111,14 @@ async def post_outcome(
     body: OutcomeCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    protector: ProtectorDep,
     now: NowDep,
 ) -> HomeVisitRequestRead:
     """Not found, refused or deceased: the request fails; `deceased` opens a verification case
     (`case_id`). 409 `home_visit_not_assigned` before assignment, `already_resolved` (with the
     `standing` status and outcome) once completed or failed."""
     row = await service.record_outcome(session, principal, request_id, body, now)
-    return (await service.to_reads(session, [row]))[0]
+    return (await service.to_reads(session, protector, [row]))[0]
 
 
 @router.get(
@@ -123,6 +132,7 @@ async def get_outreach(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    protector: ProtectorDep,
     policies: PoliciesDep,
     now: NowDep,
     on: OnQuery = None,
@@ -132,7 +142,7 @@ async def get_outreach(
 ) -> Page[OutreachItem] | StreamingResponse:
     """Items as in reminders, for recipients aged 80 or over, with a disability benefit, with
     a failed self-service attempt in the last year, or without a phone; `why` says which."""
-    listing = service.outreach(principal, policies, agency_code, on or today(now))
+    listing = service.outreach(principal, protector, policies, agency_code, on or today(now))
     if accept and NDJSON in accept:
         return StreamingResponse(listing.stream(request.state.sessionmaker), media_type=NDJSON)
     return await listing.page(session, limit, cursor)

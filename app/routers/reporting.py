@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.deps import NowDep, PoliciesDep, PrincipalDep, SessionDep
+from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.common import Page, RegionPrefix
 from app.schemas.reporting import ReminderItem, RiskSignals, RiskThresholds, Stats
@@ -48,6 +48,7 @@ async def get_reminders(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    protector: ProtectorDep,
     policies: PoliciesDep,
     now: NowDep,
     on: OnQuery = None,
@@ -58,7 +59,7 @@ async def get_reminders(
     """Due within the policy's lead time and not re-certified, or suspended for want of a
     certification; phones in full for the notice gateway (mobile) and admin, masked for
     counties. A page may hold fewer than `limit` items: follow `next_cursor` until null."""
-    listing = service.reminders(principal, policies, agency_code, on or today(now))
+    listing = service.reminders(principal, protector, policies, agency_code, on or today(now))
     if accept and NDJSON in accept:
         return StreamingResponse(listing.stream(request.state.sessionmaker), media_type=NDJSON)
     return await listing.page(session, limit, cursor)

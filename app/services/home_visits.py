@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.db import locks, native
+from app.db.base import new_id
 from app.db.filters import in_regions
 from app.db.models import Certification, HomeVisitRequest, VerificationCase
 from app.domain.enums import BenefitType, CertificationResult, Channel, Role
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, Forbidden, NotFound
+from app.protection import IdProtector
 from app.schemas.common import Page
 from app.schemas.home_visits import (
     AssignmentCreate,
@@ -35,6 +37,7 @@ from app.schemas.reporting import OutreachItem, OutreachWhy
 from app.services import audit, decisions, reporting
 from app.services.cases import open_case
 from app.services.pagination import decode_cursor, encode_cursor
+from app.services.personal_data import CONTACT_PHONE, seal, unseal
 from app.services.policies import SERVICE_TIMEZONE, today
 from app.services.recipients import get_recipient
 
@@ -53,7 +56,11 @@ FAILED_LOOKBACK_DAYS = 365
 
 
 async def create_request(
-    session: AsyncSession, principal: Principal, body: HomeVisitRequestCreate, now: datetime
+    session: AsyncSession,
+    protector: IdProtector,
+    principal: Principal,
+    body: HomeVisitRequestCreate,
+    now: datetime,
 ) -> HomeVisitRequestRead:
     """County clients for recipients with a benefit in their regions; one active request per
     recipient at a time (409 ``home_visit_request_open``)."""
@@ -75,12 +82,14 @@ async def create_request(
         raise Conflict(
             "the recipient already has an open home-visit request", code="home_visit_request_open"
         )
+    request_id = new_id()
     row = HomeVisitRequest(
+        id=request_id,
         recipient_id=recipient.id,
         agency_code=agencies[0],
         requested_by=body.requested_by,
         reason=body.reason,
-        contact_phone=body.contact_phone,
+        contact_phone_ciphertext=seal(protector, CONTACT_PHONE, request_id, body.contact_phone),
         status="open",
         note=body.note,
         client_id=principal.client_id,
@@ -91,11 +100,12 @@ async def create_request(
     await session.flush()
     detail = {"requested_by": body.requested_by, "reason": body.reason}
     await _audit(session, principal.client_id, "created", row, now, detail)
-    return (await to_reads(session, [row]))[0]
+    return (await to_reads(session, protector, [row]))[0]
 
 
 async def list_requests(
     session: AsyncSession,
+    protector: IdProtector,
     principal: Principal,
     agency_code: str | None,
     status: str | None,
@@ -125,7 +135,7 @@ async def list_requests(
     page = rows[:limit]
     more = len(rows) > limit
     return Page(
-        items=await to_reads(session, page),
+        items=await to_reads(session, protector, page),
         next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
     )
 
@@ -329,8 +339,9 @@ def _request_id(named: str | None) -> uuid.UUID | None:
 
 
 async def to_reads(
-    session: AsyncSession, rows: Sequence[HomeVisitRequest]
+    session: AsyncSession, protector: IdProtector, rows: Sequence[HomeVisitRequest]
 ) -> list[HomeVisitRequestRead]:
+    """The answers, contact phones opened here (county and admin, who read requests)."""
     keys = [f"home_visit_deceased:{row.id}" for row in rows if row.outcome == "deceased"]
     cases: dict[str | None, uuid.UUID] = {}
     if keys:
@@ -349,7 +360,9 @@ async def to_reads(
                 "agency_code": row.agency_code,
                 "requested_by": row.requested_by,
                 "reason": row.reason,
-                "contact_phone": row.contact_phone,
+                "contact_phone": unseal(
+                    protector, CONTACT_PHONE, row.id, row.contact_phone_ciphertext
+                ),
                 "status": row.status,
                 "visitor_type": row.visitor_type,
                 "visitor_id": row.visitor_id,
@@ -369,7 +382,7 @@ async def to_reads(
 
 
 def outreach(
-    principal: Principal, policies: PolicyBook, prefix: str, on: date
+    principal: Principal, protector: IdProtector, policies: PolicyBook, prefix: str, on: date
 ) -> reporting.Listing[OutreachItem]:
     """Reminder candidates whom a phone reminder is unlikely to reach (county, admin)."""
     scan = reporting.prepare(principal, policies, prefix, on, Role.COUNTY)
@@ -384,7 +397,7 @@ def outreach(
         for entry in due:
             why = _why(entry, on, failed)
             if why:
-                item = reporting.reminder_item(entry, on, reveal)
+                item = reporting.reminder_item(entry, on, reveal, protector)
                 picked.append((entry, OutreachItem(**item.model_dump(), why=why)))
         return picked
 
@@ -402,7 +415,7 @@ def _why(entry: reporting.Judged, on: date, failed: set[uuid.UUID]) -> list[Outr
         why.append("disability_benefit")
     if recipient.id in failed:
         why.append("failed_self_service")
-    if recipient.phone is None:
+    if recipient.phone_ciphertext is None:  # no need to open it to know there is none
         why.append("no_phone")
     return why
 

@@ -26,6 +26,13 @@ from app.schemas.recipients import (
     RecipientUpdate,
 )
 from app.services.id_lookup import find_recipient_id, rekey_registered
+from app.services.personal_data import (
+    RECIPIENT_NAME,
+    RECIPIENT_PHONE,
+    reseal_if_changed,
+    seal,
+    unseal,
+)
 from app.services.policies import policy_for, today
 
 
@@ -49,20 +56,18 @@ async def register_recipient(
 
     digest = protector.digest(data.id_number)
     await rekey_registered(session, protector, data.id_number)
-    person = {
-        "name": data.name,
-        "phone": data.phone,
-        "residence": data.residence,
-        "emergency_contacts": data.emergency_contacts,
-    }
+    person = {"residence": data.residence, "emergency_contacts": data.emergency_contacts}
+    new_recipient_id = new_id()
     inserted = await session.scalar(
         insert_for(session, Recipient)
         .values(
-            id=new_id(),
+            id=new_recipient_id,
             id_digest=digest,
             id_ciphertext=protector.encrypt(data.id_number),
             id_masked=mask_id_number(data.id_number),
             birth_date=birth_date_of(data.id_number),
+            name_ciphertext=seal(protector, RECIPIENT_NAME, new_recipient_id, data.name),
+            phone_ciphertext=seal(protector, RECIPIENT_PHONE, new_recipient_id, data.phone),
             created_at=now,
             updated_at=now,
             **person,
@@ -79,6 +84,13 @@ async def register_recipient(
         recipient = await session.get_one(Recipient, recipient_id)
         for field, value in person.items():
             setattr(recipient, field, value)
+        # Sealed for the existing row; unchanged values keep their ciphertext (no write).
+        recipient.name_ciphertext = reseal_if_changed(
+            protector, RECIPIENT_NAME, recipient_id, recipient.name_ciphertext, data.name
+        )
+        recipient.phone_ciphertext = reseal_if_changed(
+            protector, RECIPIENT_PHONE, recipient_id, recipient.phone_ciphertext, data.phone
+        )
         await session.flush()
 
     for benefit in data.benefits:
@@ -129,14 +141,23 @@ def require_read_access(principal: Principal, agency_codes: Iterable[str]) -> No
 
 
 async def update_recipient(
-    session: AsyncSession, principal: Principal, recipient_id: uuid.UUID, changes: RecipientUpdate
+    session: AsyncSession,
+    protector: IdProtector,
+    principal: Principal,
+    recipient_id: uuid.UUID,
+    changes: RecipientUpdate,
 ) -> Recipient:
     """Registry changes stay within the client's own regions."""
     principal.require(Role.COUNTY)
     recipient = await _load(session, recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
     for field, value in changes.model_dump(exclude_unset=True).items():
-        setattr(recipient, field, value)
+        if field == "phone":
+            recipient.phone_ciphertext = reseal_if_changed(
+                protector, RECIPIENT_PHONE, recipient.id, recipient.phone_ciphertext, value
+            )
+        else:
+            setattr(recipient, field, value)
     await session.flush()
     return recipient
 
@@ -153,12 +174,13 @@ async def _load(session: AsyncSession, recipient_id: uuid.UUID) -> Recipient:
     return recipient
 
 
-def to_read(recipient: Recipient) -> RecipientRead:
+def to_read(recipient: Recipient, protector: IdProtector) -> RecipientRead:
+    """The answer every role that reads a recipient gets: the name and phone opened here."""
     return RecipientRead(
         recipient_id=recipient.id,
         id_number_masked=recipient.id_masked,
-        name=recipient.name,
-        phone=recipient.phone,
+        name=unseal(protector, RECIPIENT_NAME, recipient.id, recipient.name_ciphertext),
+        phone=unseal(protector, RECIPIENT_PHONE, recipient.id, recipient.phone_ciphertext),
         residence=recipient.residence,
         emergency_contacts=recipient.emergency_contacts,
         birth_date=recipient.birth_date,

@@ -35,12 +35,14 @@ from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
 from app.domain.reasons import LACK_OF_CERTIFICATION
 from app.errors import Unprocessable
+from app.protection import IdProtector
 from app.schemas.common import Page
 from app.schemas.reporting import (
     ReminderItem,
 )
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import load_facts
+from app.services.personal_data import RECIPIENT_PHONE, unseal
 
 # Recipients per engine chunk (and NDJSON write): a fraction of a second of engine work, and
 # an IN list well within both databases' parameter limits.
@@ -167,14 +169,14 @@ def region_policy(policies: PolicyBook, prefix: str, on: date) -> Policy:
 
 
 def reminders(
-    principal: Principal, policies: PolicyBook, prefix: str, on: date
+    principal: Principal, protector: IdProtector, policies: PolicyBook, prefix: str, on: date
 ) -> Listing[ReminderItem]:
     """County clients in their regions; the notice gateway (mobile) and admin anywhere."""
     scan = prepare(principal, policies, prefix, on, Role.COUNTY, Role.MOBILE)
     reveal = reveals_phone(principal)
 
     async def pick(_: AsyncSession, judged: list[Judged]) -> list[tuple[Judged, ReminderItem]]:
-        return [(j, reminder_item(j, on, reveal)) for j in judged if j.wants_reminder]
+        return [(j, reminder_item(j, on, reveal, protector)) for j in judged if j.wants_reminder]
 
     return Listing(scan, pick)
 
@@ -191,8 +193,10 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
-def reminder_item(judged: Judged, on: date, reveal: bool) -> ReminderItem:
-    answer, benefit, phone = judged.answer, judged.benefit, judged.recipient.phone
+def reminder_item(judged: Judged, on: date, reveal: bool, protector: IdProtector) -> ReminderItem:
+    """The phone is opened here, for the item only (masked unless ``reveal``)."""
+    answer, benefit, recipient = judged.answer, judged.benefit, judged.recipient
+    phone = unseal(protector, RECIPIENT_PHONE, recipient.id, recipient.phone_ciphertext)
     return ReminderItem(
         recipient_id=judged.recipient.id,
         benefit_id=benefit.id,

@@ -7,10 +7,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from app.db.base import new_id
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.models import Recipient
 from app.domain.enums import Residence
 from app.protection import load_id_protector
+from app.services.personal_data import RECIPIENT_NAME, seal
 from app.settings import Settings
 from tests.factories import id_number
 
@@ -61,13 +63,15 @@ async def _register_under_original_keys(tmp_path: Path) -> None:
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             for number in (id_number(), id_number()):
+                row_id = new_id()
                 session.add(
                     Recipient(
+                        id=row_id,
                         id_digest=protector.digest(number),
                         id_ciphertext=protector.encrypt(number),
                         id_masked=number[:4] + "*" * 10 + number[-4:],
                         birth_date=date(1950, 1, 1),
-                        name="王秀英",
+                        name_ciphertext=seal(protector, RECIPIENT_NAME, row_id, "王秀英"),
                         residence=Residence.IN_PROVINCE,
                         emergency_contacts=1,
                     )
@@ -90,17 +94,20 @@ async def test_the_operator_checks_rekeys_and_confirms_before_removing_old_keys(
     done = _certsvc(tmp_path, ROTATED, "rekey", "--batch-size", "1")
     assert done.returncode == 0, done.stderr
     assert "recipients 2: rewritten 2, unreadable 0, registered twice 0" in done.stdout
+    assert "names and phones: rewritten 2, unreadable 0" in done.stdout
     assert "--after" in done.stderr  # the progress line says how to resume
 
     confirmed = _certsvc(tmp_path, RETIRED, "rekey", "--check")
     assert confirmed.returncode == 0, confirmed.stderr
     assert "recipients 2: to rewrite 0" in confirmed.stdout
+    assert "names and phones: to rewrite 0, unreadable 0" in confirmed.stdout
     assert "nothing stored needs a previous key" in confirmed.stdout
 
     # Removing the keys before the job ran shows up as unreadable rows, never as a crash.
     early = _certsvc(tmp_path, ORIGINAL, "rekey", "--check")
     assert early.returncode == 1
     assert "unreadable 2" in early.stdout and "Traceback" not in early.stderr
+    assert "recipients.name of " in early.stdout  # each unreadable name is listed by row
 
 
 def test_a_bad_keyring_stops_the_command_in_one_line(tmp_path: Path) -> None:
