@@ -37,7 +37,7 @@ async def register_recipient(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return service.to_read(recipient)
+    return service.to_read(recipient, principal)
 
 
 @router.post(
@@ -51,7 +51,7 @@ async def lookup_recipient(
 ) -> RecipientRead:
     """Look a recipient up by ID number, sent in the body so it never appears in a URL."""
     recipient = await service.lookup_recipient(session, protector, principal, body.id_number)
-    return service.to_read(recipient)
+    return service.to_read(recipient, principal)
 
 
 @router.get(
@@ -64,7 +64,8 @@ async def get_recipient(
     recipient_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> RecipientRead:
     """A recipient with every benefit."""
-    return service.to_read(await service.get_recipient(session, principal, recipient_id))
+    recipient = await service.get_recipient(session, principal, recipient_id)
+    return service.to_read(recipient, principal)
 
 
 @router.patch(
@@ -78,4 +79,4 @@ async def update_recipient(
 ) -> RecipientRead:
     """Change contact facts; the cycle rules that depend on them apply from the next answer."""
     recipient = await service.update_recipient(session, principal, recipient_id, body)
-    return service.to_read(recipient)
+    return service.to_read(recipient, principal)
