@@ -100,7 +100,8 @@ async def test_an_unapproved_benefit_awaits_its_first_certification(api: Api) ->
     )
     benefit_id = person["benefits"][0]["benefit_id"]
     path = f"/v1/recipients/{person['recipient_id']}"
-    answer = (await county.get(f"{path}/eligibility")).json()["benefits"][0]
+    reader = await api.new_client(Role.PAYMENT)
+    answer = (await reader.get(f"{path}/eligibility")).json()["benefits"][0]
     assert (answer["status"], answer["payable"]) == ("awaiting_first_certification", False)
     refused = await county.post(f"{path}/benefits/{benefit_id}/approval")
     assert refused.status_code == 409
@@ -355,21 +356,25 @@ async def test_the_point_read_through_the_read_pool_answers_the_same(
         await pool.close()
 
 
-async def test_point_reads_keep_object_level_authorization(api: Api) -> None:
+async def test_point_reads_answer_mobile_and_payment_and_refuse_other_roles(api: Api) -> None:
     changzhi = await api.new_client(Role.COUNTY, ("1404",))
     rid = await _registered(changzhi, [benefit()])
     path = f"/v1/recipients/{rid}/eligibility"
-    assert (await (await api.new_client(Role.COUNTY, ("1401",))).get(path)).status_code == 200
+    payment = await api.new_client(Role.PAYMENT)
     assert (await (await api.new_client(Role.MOBILE)).get(path)).status_code == 200
+    assert (await payment.get(path)).status_code == 200
+    # API.md gives eligibility reads to mobile and payment only: even the county that pays
+    # the benefit reads its status through its own work (certifications, cases, stats).
     for outsider in (
+        changzhi,
         await api.new_client(Role.COUNTY, ("4301",)),
         await api.new_client(Role.DATA_EXCHANGE, ("1401",)),
     ):
         refused = await outsider.get(path)
-        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_region")
-    missing = await changzhi.get("/v1/recipients/01a20911-3a3f-7be8-853d-868634976169/eligibility")
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_role")
+    missing = await payment.get("/v1/recipients/01a20911-3a3f-7be8-853d-868634976169/eligibility")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
-    malformed = await changzhi.get("/v1/recipients/not-a-uuid/eligibility")
+    malformed = await payment.get("/v1/recipients/not-a-uuid/eligibility")
     assert (malformed.status_code, malformed.json()["code"]) == (422, "validation_error")
 
 
