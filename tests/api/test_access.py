@@ -116,7 +116,7 @@ async def test_every_operation_answers_403_exactly_where_api_md_gives_the_role_n
     wrong: list[str] = []
     refused: list[Operation] = []
     for (method, path), operation_id in sorted(operations(api).items()):
-        body = {} if method in {"POST", "PATCH"} else None
+        body: dict[str, Any] | None = {} if method in {"POST", "PATCH"} else None
         response = await client.request(method, concrete(path), json=body)
         may = role is Role.ADMIN or (method, path) in PUBLIC | GIVEN[role]
         if may:
