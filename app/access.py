@@ -124,7 +124,8 @@ MOUNTED_BY_SETTING = frozenset({"ceiling_bench_ceiling__recipient_id__get"})
 # Properties, not operations (OWASP API3): who sees a recipient's birth date, and full phone
 # numbers in bulk listings. The birth date is not in API.md's recipient answer at all, and a
 # county that needs it holds the ID number it registered or looked the person up with; with
-# the masked ID and the agency it narrows a person down (docs/security.md, "Masking").
+# the masked ID and the agency it narrows a person down (docs/security.md, "Least privilege
+# and masking").
 BIRTH_DATE_ROLES = frozenset({ADMIN})
 # A bulk listing leaks whole districts at once: counties read phones masked.
 FULL_PHONE_LISTING_ROLES = frozenset({ADMIN})

@@ -43,7 +43,8 @@ def birth_date_of(id_number: str) -> date:
 # Visible characters of a masked ID number: province and city (GB/T 2260), which the agency
 # code already tells. The old mask also kept the last four (the birth-order serial and the
 # check character): with the birth date that left ~9 candidate numbers, and with the agency's
-# county exactly one (docs/security.md, "Masking"; bench/reidentification.py measures it).
+# county exactly one (docs/security.md, "Least privilege and masking", measured by
+# bench/reidentification.py).
 MASK_VISIBLE = 4
 
 

@@ -155,7 +155,7 @@ async def _load(session: AsyncSession, recipient_id: uuid.UUID) -> Recipient:
 def to_read(recipient: Recipient, reader: Principal) -> RecipientRead:
     """The recipient as ``reader`` may see it: the birth date only for the roles that need it
     (app/access.py BIRTH_DATE_ROLES), since with the masked ID and the agency it narrows the
-    ID number down (docs/security.md, "Masking")."""
+    ID number down (docs/security.md, "Least privilege and masking")."""
     return RecipientRead(
         recipient_id=recipient.id,
         id_number_masked=recipient.id_masked,

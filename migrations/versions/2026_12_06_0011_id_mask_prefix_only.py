@@ -18,7 +18,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # The stored mask kept the last four characters (birth-order serial and check character).
     # Beside the stored birth date and the agency's county they give the whole ID number back
-    # in the clear, which the ID encryption exists to prevent (docs/security.md, "Masking").
+    # in the clear, which the ID encryption exists to prevent (docs/security.md, "Least
+    # privilege and masking").
     # The first four characters of the old mask are the number's own; no key is needed.
     op.execute(
         "UPDATE recipients SET id_masked = substr(id_masked, 1, 4) || '**************'"
