@@ -448,14 +448,20 @@ async def test_a_read_pool_that_cannot_reach_the_database_answers_503(
         async with app.router.lifespan_context(app) as state:
             assert isinstance(state, dict)  # each request gets a copy: swapped in below
             async with AsyncSession(database.engine) as session, session.begin():
-                _, key = await create_client(session, "read-pool-county", Role.COUNTY, ("14",))
+                _, county = await create_client(session, "read-pool-county", Role.COUNTY, ("14",))
+                _, key = await create_client(session, "read-pool-payment", Role.PAYMENT, ())
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=with_lifespan_state(app, state)),
                 base_url="http://test",
                 headers={"Authorization": f"Bearer {key}"},
             )
             async with client:
-                rid = await _registered(client, [benefit()])
+                registered = await client.post(
+                    "/v1/recipients",
+                    json=recipient(benefits=[benefit()]),
+                    headers={"Authorization": f"Bearer {county}"},
+                )
+                rid = registered.json()["recipient_id"]
                 path = f"/v1/recipients/{rid}/eligibility"
                 assert (await client.get(path)).status_code == 200
                 unreachable = make_url(database.url).set(port=_closed_port())
