@@ -31,11 +31,6 @@ class Principal:
     def provinces(self) -> frozenset[str]:
         return frozenset(province_of(prefix) for prefix in self.regions)
 
-    def require(self, *roles: Role) -> None:
-        """Admin may do everything; any other role must be listed."""
-        if self.role is not Role.ADMIN and self.role not in roles:
-            raise Forbidden(f"the {self.role.value} role may not do this", code="forbidden_role")
-
     def may_touch(self, agency_code: str) -> bool:
         return self.role in _UNRESTRICTED or within(agency_code, self.regions)
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import authorize
 from app.auth import Principal, PrincipalCache
 from app.db.base import utcnow
 from app.domain.policy import PolicyBook
@@ -79,6 +80,8 @@ async def _principal(
         principal = Principal.of(client)
         cache.put(digest, principal)
     request.app.state.rate_limiter.check(principal.client_id, principal.role)
+    # The route's operation against the one table of role -> operations (app/access.py).
+    authorize(principal.role, request.scope.get("route"))
     return principal
 
 

@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access import verify_routes
 from app.auth import PrincipalCache
 from app.db.engine import SessionMaker, create_engine, create_sessionmaker
 from app.db.read_pool import ReadPool, create_read_pool
+from app.deps import get_principal, get_reading_call
 from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
@@ -105,4 +107,6 @@ def create_app(
     app.include_router(reporting.router)
     app.include_router(home_visits.router)
     app.include_router(audit.router)
+    # Refuse to start when a route and the access table disagree (app/access.py).
+    verify_routes(app.routes, guards=(get_principal, get_reading_call))
     return app

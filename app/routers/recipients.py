@@ -37,7 +37,7 @@ async def register_recipient(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return service.to_read(recipient, protector)
+    return service.to_read(recipient, protector, principal)
 
 
 @router.post(
@@ -51,7 +51,7 @@ async def lookup_recipient(
 ) -> RecipientRead:
     """Look a recipient up by ID number, sent in the body so it never appears in a URL."""
     recipient = await service.lookup_recipient(session, protector, principal, body.id_number)
-    return service.to_read(recipient, protector)
+    return service.to_read(recipient, protector, principal)
 
 
 @router.get(
@@ -65,7 +65,7 @@ async def get_recipient(
 ) -> RecipientRead:
     """A recipient with every benefit."""
     recipient = await service.get_recipient(session, principal, recipient_id)
-    return service.to_read(recipient, protector)
+    return service.to_read(recipient, protector, principal)
 
 
 @router.patch(
@@ -83,4 +83,4 @@ async def update_recipient(
 ) -> RecipientRead:
     """Change contact facts; the cycle rules that depend on them apply from the next answer."""
     recipient = await service.update_recipient(session, protector, principal, recipient_id, body)
-    return service.to_read(recipient, protector)
+    return service.to_read(recipient, protector, principal)

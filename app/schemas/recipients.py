@@ -74,12 +74,17 @@ class BenefitRead(BaseModel):
 
 class RecipientRead(BaseModel):
     recipient_id: uuid.UUID
-    id_number_masked: str = Field(examples=["1404**********1237"])
+    id_number_masked: str = Field(
+        examples=["1404**************"],
+        description="the ID number's first four characters (province and city), the rest hidden",
+    )
     name: str
     phone: str | None
     residence: Residence
     emergency_contacts: int
-    birth_date: date
+    birth_date: date | None = Field(
+        description="admin only; null for other roles (with the agency it narrows a person down)"
+    )
     benefits: list[BenefitRead]
     created_at: datetime
     updated_at: datetime

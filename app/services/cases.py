@@ -84,7 +84,6 @@ async def list_cases(
     limit: int,
     cursor: str | None,
 ) -> Page[CaseRead]:
-    principal.require(Role.COUNTY)
     prefixes = _visible_prefixes(principal, agency_code)
     query = select(VerificationCase).options(selectinload(VerificationCase.contacts))
     if prefixes is not None:
@@ -111,7 +110,6 @@ async def list_cases(
 async def get_case(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID
 ) -> VerificationCase:
-    principal.require(Role.COUNTY)
     case = await session.scalar(
         select(VerificationCase)
         .where(VerificationCase.id == case_id)

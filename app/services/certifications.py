@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db.models import Certification, Recipient
 from app.domain.enums import Role
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, NotFound
 from app.schemas.certifications import BenefitValidity, CertificationRead
 from app.schemas.common import Page
 from app.services import audit
@@ -40,7 +40,6 @@ async def list_certifications(
     cursor: str | None,
 ) -> Page[CertificationRead]:
     """Newest first, keyset-paginated on (occurred_at, id)."""
-    ingest.principal.require(Role.COUNTY, Role.DATA_EXCHANGE)
     recipient = await get_recipient(session, ingest.principal, recipient_id)
     query = select(Certification).where(Certification.recipient_id == recipient.id)
     if cursor is not None:
@@ -69,7 +68,6 @@ async def revoke_certification(
     """Withdraw the validity a certification gave; the record stays, marked revoked.
     Revocation stays within the client's own regions."""
     principal = ingest.principal
-    principal.require(Role.COUNTY)
     certification = await _load_readable(session, principal, certification_id)
     recipient = await get_recipient(session, principal, certification.recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
@@ -107,8 +105,6 @@ async def _load_readable(
     certification = await session.get(Certification, certification_id)
     if certification is None:
         raise NotFound("no such certification")
-    if principal.role is Role.PAYMENT:
-        raise Forbidden("the payment role reads eligibility, not certifications")
     if principal.role is Role.MOBILE and certification.client_id != principal.client_id:
         # A mobile backend reads back what it posted, nothing else.
         raise NotFound("no such certification")

@@ -24,7 +24,6 @@ from app.domain.eligibility import (
     RecipientFacts,
     evaluate_eligibility,
 )
-from app.domain.enums import Role
 from app.domain.policy import Policy, PolicyBook
 from app.errors import Conflict, NotFound
 from app.schemas.eligibility import (
@@ -232,7 +231,6 @@ async def approve_benefit(
     """Approve a new benefit (待遇核定): allowed once the recipient holds a certification that
     is valid today under this benefit's cycle, or at once when its policy sets no cycle
     (`app.domain.approval`). Approving twice is harmless."""
-    principal.require(Role.COUNTY)
     recipient = await get_recipient(session, principal, recipient_id)
     benefit = next((b for b in recipient.benefits if b.id == benefit_id), None)
     if benefit is None:

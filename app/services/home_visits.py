@@ -64,7 +64,6 @@ async def create_request(
 ) -> HomeVisitRequestRead:
     """County clients for recipients with a benefit in their regions; one active request per
     recipient at a time (409 ``home_visit_request_open``)."""
-    principal.require(Role.COUNTY)
     recipient = await get_recipient(session, principal, body.recipient_id)
     agencies = [b.agency_code for b in recipient.benefits if principal.may_touch(b.agency_code)]
     if not agencies:
@@ -113,7 +112,6 @@ async def list_requests(
     cursor: str | None,
 ) -> Page[HomeVisitRequestRead]:
     """Oldest first, keyset-paginated on (created_at, id)."""
-    principal.require(Role.COUNTY)
     if agency_code is not None:
         principal.require_prefix(agency_code)
     # Admin without a filter sees everything; a county its regions (nothing without any).
@@ -147,7 +145,6 @@ def _within(prefixes: list[str]) -> ColumnElement[bool]:
 async def get_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID
 ) -> HomeVisitRequest:
-    principal.require(Role.COUNTY)
     row = await session.get(HomeVisitRequest, request_id, populate_existing=True)
     if row is None:
         raise NotFound("no such home-visit request")
@@ -385,7 +382,7 @@ def outreach(
     principal: Principal, protector: IdProtector, policies: PolicyBook, prefix: str, on: date
 ) -> reporting.Listing[OutreachItem]:
     """Reminder candidates whom a phone reminder is unlikely to reach (county, admin)."""
-    scan = reporting.prepare(principal, policies, prefix, on, Role.COUNTY)
+    scan = reporting.prepare(principal, policies, prefix, on)
     reveal = reporting.reveals_phone(principal)
 
     async def pick(

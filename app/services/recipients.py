@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.access import BIRTH_DATE_ROLES
 from app.auth import Principal
 from app.db.base import new_id
 from app.db.models import Benefit, Recipient
@@ -49,7 +50,6 @@ async def register_recipient(
 
     Two racing registrations of one person meet at the unique HMAC digest: one inserts, the
     other's INSERT … ON CONFLICT DO NOTHING inserts nothing and it updates instead."""
-    principal.require(Role.COUNTY)
     principal.require_region(benefit.agency_code for benefit in data.benefits)
     for benefit in data.benefits:
         policy_for(policies, benefit, today(now))
@@ -148,7 +148,6 @@ async def update_recipient(
     changes: RecipientUpdate,
 ) -> Recipient:
     """Registry changes stay within the client's own regions."""
-    principal.require(Role.COUNTY)
     recipient = await _load(session, recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
     for field, value in changes.model_dump(exclude_unset=True).items():
@@ -174,8 +173,10 @@ async def _load(session: AsyncSession, recipient_id: uuid.UUID) -> Recipient:
     return recipient
 
 
-def to_read(recipient: Recipient, protector: IdProtector) -> RecipientRead:
-    """The answer every role that reads a recipient gets: the name and phone opened here."""
+def to_read(recipient: Recipient, protector: IdProtector, reader: Principal) -> RecipientRead:
+    """The recipient as ``reader`` may see it, name and phone opened here: the birth date only
+    for the roles that need it (app/access.py BIRTH_DATE_ROLES), since with the masked ID and the
+    agency it narrows the ID number down (docs/security.md, "Least privilege and masking")."""
     return RecipientRead(
         recipient_id=recipient.id,
         id_number_masked=recipient.id_masked,
@@ -183,7 +184,7 @@ def to_read(recipient: Recipient, protector: IdProtector) -> RecipientRead:
         phone=unseal(protector, RECIPIENT_PHONE, recipient.id, recipient.phone_ciphertext),
         residence=recipient.residence,
         emergency_contacts=recipient.emergency_contacts,
-        birth_date=recipient.birth_date,
+        birth_date=recipient.birth_date if reader.role in BIRTH_DATE_ROLES else None,
         benefits=[
             BenefitRead(
                 benefit_id=b.id,

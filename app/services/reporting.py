@@ -25,12 +25,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.access import FULL_PHONE_LISTING_ROLES
 from app.auth import Principal
 from app.db.engine import SessionMaker
 from app.db.filters import in_regions
 from app.db.models import Benefit, Recipient
 from app.domain.eligibility import Eligibility
-from app.domain.enums import EligibilityStatus, Role
+from app.domain.enums import EligibilityStatus
 from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
 from app.domain.reasons import LACK_OF_CERTIFICATION
@@ -151,11 +152,9 @@ class Listing(Generic[T]):
                 yield b"".join(item.model_dump_json().encode() + b"\n" for _, item in picked)
 
 
-def prepare(
-    principal: Principal, policies: PolicyBook, prefix: str, on: date, *roles: Role
-) -> Scan:
-    """Check role, region and that a policy governs the region, before anything is served."""
-    principal.require(*roles)
+def prepare(principal: Principal, policies: PolicyBook, prefix: str, on: date) -> Scan:
+    """Check the region and that a policy governs it, before anything is served (the role
+    was checked against app/access.py when the caller was authenticated)."""
     principal.require_prefix(prefix)
     region_policy(policies, prefix, on)
     return Scan(policies, prefix, on)
@@ -171,8 +170,8 @@ def region_policy(policies: PolicyBook, prefix: str, on: date) -> Policy:
 def reminders(
     principal: Principal, protector: IdProtector, policies: PolicyBook, prefix: str, on: date
 ) -> Listing[ReminderItem]:
-    """County clients in their regions; the notice gateway (mobile) and admin anywhere."""
-    scan = prepare(principal, policies, prefix, on, Role.COUNTY, Role.MOBILE)
+    """County clients in their regions, admin anywhere."""
+    scan = prepare(principal, policies, prefix, on)
     reveal = reveals_phone(principal)
 
     async def pick(_: AsyncSession, judged: list[Judged]) -> list[tuple[Judged, ReminderItem]]:
@@ -182,9 +181,9 @@ def reminders(
 
 
 def reveals_phone(principal: Principal) -> bool:
-    # Bulk lists leak whole districts at once: full numbers go only to the notice gateway that
-    # sends the SMS (mobile role) and to admin; a county reads one number on the recipient.
-    return principal.role in (Role.MOBILE, Role.ADMIN)
+    # Bulk lists leak whole districts at once (app/access.py): a county reads one number on
+    # the recipient; the notice gateway gets its messages through webhooks.
+    return principal.role in FULL_PHONE_LISTING_ROLES
 
 
 def mask_phone(phone: str | None) -> str | None:

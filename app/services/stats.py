@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db.filters import in_regions
 from app.db.models import Benefit, BenefitState, Certification
-from app.domain.enums import Channel, EligibilityStatus, Role
+from app.domain.enums import Channel, EligibilityStatus
 from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
 from app.errors import Conflict
@@ -58,7 +58,7 @@ async def stats(
     """Counts for a county's progress report. Standings come from the sweep's snapshot of
     ``on`` where it has one, from the engine for the rest (new benefits, or no sweep that day);
     the other figures are aggregate queries."""
-    scan = prepare(principal, policies, prefix, on, Role.COUNTY)
+    scan = prepare(principal, policies, prefix, on)
     policy = region_policy(policies, prefix, on)
     region = in_regions(Benefit.agency_code, [prefix])
     await custom_plans(session)

@@ -51,7 +51,9 @@ async def test_when_enabled_it_reads_one_recipient_row(database: Database, workd
                 assert answer.json() == {
                     "id": person["recipient_id"],
                     "id_masked": person["id_number_masked"],
-                    "birth_date": person["birth_date"],
+                    "birth_date": "{}-{}-{}".format(
+                        body["id_number"][6:10], body["id_number"][10:12], body["id_number"][12:14]
+                    ),
                     "residence": body["residence"],
                     "emergency_contacts": body["emergency_contacts"],
                 }

@@ -116,6 +116,11 @@ async def _stored(api: Api, recipient_id: str) -> list[dict[str, Any]]:
     return items
 
 
+async def _reader(api: Api) -> httpx.AsyncClient:
+    """Eligibility is read by the payment system (and mobile apps), not by counties."""
+    return await api.new_client(Role.PAYMENT)
+
+
 async def _eligibility(client: httpx.AsyncClient, recipient_id: str) -> dict[str, Any]:
     response = await client.get(f"/v1/recipients/{recipient_id}/eligibility")
     assert response.status_code == 200, response.text
@@ -367,9 +372,9 @@ async def test_revoking_withdraws_the_validity_and_keeps_the_record(api: Api) ->
         certification(person, "manual", manual_details(), occurred_at="2026-04-15T09:00:00+08:00"),
     )
     june = await _created(changzhi, certification(person, "manual", manual_details()))
-    assert (await _eligibility(changzhi, person))["last_certification"]["certification_id"] == (
-        june["certification_id"]
-    )
+    assert (await _eligibility(await _reader(api), person))["last_certification"][
+        "certification_id"
+    ] == (june["certification_id"])
     path = f"/v1/certifications/{june['certification_id']}"
 
     revoked = await changzhi.post(f"{path}/revoke", json={"reason": "impostor at the window"})
@@ -385,7 +390,7 @@ async def test_revoking_withdraws_the_validity_and_keeps_the_record(api: Api) ->
     assert (kept["counted"], kept["details"]) == (False, june["details"])
     assert kept["revocation"]["reason"] == "impostor at the window"
     assert datetime.fromisoformat(kept["revocation"]["revoked_at"]) == datetime.fromisoformat(NOW)
-    last = (await _eligibility(changzhi, person))["last_certification"]
+    last = (await _eligibility(await _reader(api), person))["last_certification"]
     assert last["certification_id"] == april["certification_id"]
     assert [item["certification_id"] for item in await _stored(api, person)] == [
         june["certification_id"],
@@ -407,7 +412,7 @@ async def test_revoking_the_only_certification_leaves_no_last_certification(api:
     )
     assert revoked.status_code == 200, revoked.text
     assert _valid_through(revoked.json()) == [None]
-    answer = await _eligibility(changzhi, person)
+    answer = await _eligibility(await _reader(api), person)
     assert (answer["last_certification"], answer["valid_through"]) == (None, None)
 
 
@@ -471,7 +476,7 @@ async def test_a_failed_result_never_counts(api: Api, channel: str) -> None:
     posted = await _created(client, body)
     assert (posted["result"], posted["counted"], posted["warnings"]) == ("failed", False, [])
     assert _valid_through(posted) == [None]
-    assert (await _eligibility(client, person))["last_certification"] is None
+    assert (await _eligibility(await _reader(api), person))["last_certification"] is None
 
 
 # --- 6. time --------------------------------------------------------------------------------

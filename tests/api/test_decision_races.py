@@ -53,8 +53,10 @@ async def _register(county: httpx.AsyncClient, **overrides: Any) -> str:
     return rid
 
 
-async def _answer(client: httpx.AsyncClient, rid: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/recipients/{rid}/eligibility")
+async def _answer(api: Api, rid: str) -> dict[str, Any]:
+    """The answer the payment system gets now (counties do not read eligibility)."""
+    payment = await api.new_client(Role.PAYMENT)
+    response = await payment.get(f"/v1/recipients/{rid}/eligibility")
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()["benefits"][0]
     return answer
@@ -92,7 +94,7 @@ async def test_of_ten_opposite_resolutions_of_one_case_exactly_one_stands(
     stored = (await county.get(f"/v1/verification-cases/{case_id}")).json()
     assert (stored["status"], stored["outcome"]) == ("resolved", outcome)
     # What the winner was told is what the payment system is told now.
-    answer = await _answer(county, rid)
+    answer = await _answer(committing_api, rid)
     assert answer["status"] == winner.json()["effects"][0]["status"]
     assert answer["status"] == ("eligible" if outcome == "confirmed_eligible" else "stopped")
     audited = select(func.count()).where(AuditEntry.action.like("case.confirmed_%"))
@@ -122,7 +124,7 @@ async def test_of_ten_confirmed_death_reports_at_once_one_is_recorded(
     }
     reports = select(func.count()).where(StopReport.recipient_id == uuid.UUID(rid))
     assert await _count(database, reports) == 1
-    assert ((answer := await _answer(county, rid))["status"], answer["reason"]) == (
+    assert ((answer := await _answer(committing_api, rid))["status"], answer["reason"]) == (
         "stopped",
         "deceased",
     )
@@ -195,7 +197,7 @@ async def _waiting_for_a_step(api: Api, benefit_type: str, expected: str) -> str
         "/v1/certifications", json=_window(rid, "2028-11-10T09:00:00+08:00", "w1")
     )
     assert back.status_code == 201, back.text
-    answer = await _answer(county, rid)
+    answer = await _answer(api, rid)
     assert (answer["status"], answer["reason"]) == ("suspended", expected)
     return rid
 
@@ -253,7 +255,7 @@ async def test_of_ten_continuations_after_a_verified_stop_one_stands(
     resolved = await county.post(f"/v1/verification-cases/{case_id}/resolution", json=stop)
     assert resolved.status_code == 200, resolved.text
     committing_api.set_now("2026-06-10T10:00:00+08:00")
-    stopped = await _answer(county, rid)
+    stopped = await _answer(committing_api, rid)
     assert (stopped["status"], stopped["resumption"]) == (
         "stopped",
         {"mode": "continuation_procedure"},

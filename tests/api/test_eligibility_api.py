@@ -100,7 +100,8 @@ async def test_an_unapproved_benefit_awaits_its_first_certification(api: Api) ->
     )
     benefit_id = person["benefits"][0]["benefit_id"]
     path = f"/v1/recipients/{person['recipient_id']}"
-    answer = (await county.get(f"{path}/eligibility")).json()["benefits"][0]
+    reader = await api.new_client(Role.PAYMENT)
+    answer = (await reader.get(f"{path}/eligibility")).json()["benefits"][0]
     assert (answer["status"], answer["payable"]) == ("awaiting_first_certification", False)
     refused = await county.post(f"{path}/benefits/{benefit_id}/approval")
     assert refused.status_code == 409
@@ -371,21 +372,25 @@ async def test_the_point_read_through_the_read_pool_answers_the_same(
         await pool.close()
 
 
-async def test_point_reads_keep_object_level_authorization(api: Api) -> None:
+async def test_point_reads_answer_mobile_and_payment_and_refuse_other_roles(api: Api) -> None:
     changzhi = await api.new_client(Role.COUNTY, ("1404",))
     rid = await _registered(changzhi, [benefit()])
     path = f"/v1/recipients/{rid}/eligibility"
-    assert (await (await api.new_client(Role.COUNTY, ("1401",))).get(path)).status_code == 200
+    payment = await api.new_client(Role.PAYMENT)
     assert (await (await api.new_client(Role.MOBILE)).get(path)).status_code == 200
+    assert (await payment.get(path)).status_code == 200
+    # API.md gives eligibility reads to mobile and payment only: even the county that pays
+    # the benefit reads its status through its own work (certifications, cases, stats).
     for outsider in (
+        changzhi,
         await api.new_client(Role.COUNTY, ("4301",)),
         await api.new_client(Role.DATA_EXCHANGE, ("1401",)),
     ):
         refused = await outsider.get(path)
-        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_region")
-    missing = await changzhi.get("/v1/recipients/01a20911-3a3f-7be8-853d-868634976169/eligibility")
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_role")
+    missing = await payment.get("/v1/recipients/01a20911-3a3f-7be8-853d-868634976169/eligibility")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
-    malformed = await changzhi.get("/v1/recipients/not-a-uuid/eligibility")
+    malformed = await payment.get("/v1/recipients/not-a-uuid/eligibility")
     assert (malformed.status_code, malformed.json()["code"]) == (422, "validation_error")
 
 
@@ -459,14 +464,20 @@ async def test_a_read_pool_that_cannot_reach_the_database_answers_503(
         async with app.router.lifespan_context(app) as state:
             assert isinstance(state, dict)  # each request gets a copy: swapped in below
             async with AsyncSession(database.engine) as session, session.begin():
-                _, key = await create_client(session, "read-pool-county", Role.COUNTY, ("14",))
+                _, county = await create_client(session, "read-pool-county", Role.COUNTY, ("14",))
+                _, key = await create_client(session, "read-pool-payment", Role.PAYMENT, ())
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=with_lifespan_state(app, state)),
                 base_url="http://test",
                 headers={"Authorization": f"Bearer {key}"},
             )
             async with client:
-                rid = await _registered(client, [benefit()])
+                registered = await client.post(
+                    "/v1/recipients",
+                    json=recipient(benefits=[benefit()]),
+                    headers={"Authorization": f"Bearer {county}"},
+                )
+                rid = registered.json()["recipient_id"]
                 path = f"/v1/recipients/{rid}/eligibility"
                 assert (await client.get(path)).status_code == 200
                 unreachable = make_url(database.url).set(port=_closed_port())

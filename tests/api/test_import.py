@@ -81,7 +81,8 @@ async def test_import_loads_years_of_history_once_and_rejects_bad_rows(
     assert all(row.imported and row.counted for row in stored)
 
     # Imported history moves validity like any certification: the 2026-03 one decides.
-    answer = await county.get(
+    payment = await committing_api.new_client(Role.PAYMENT)
+    answer = await payment.get(
         f"/v1/recipients/{recipient_id}/eligibility", params={"on": "2026-06-10"}
     )
     assert answer.json()["benefits"][0]["valid_through"] == "2026-08-31"

@@ -65,7 +65,7 @@ async def _single(client: httpx.AsyncClient, rid: str, on: str) -> dict[str, dic
 async def test_batch_check_answers_in_order_and_agrees_with_single_answers(
     committing_api: Api,
 ) -> None:
-    county, ids, numbers = await _population(committing_api)
+    _, ids, numbers = await _population(committing_api)
     payment = await committing_api.new_client(Role.PAYMENT)
     keys: list[dict[str, str]] = [{"recipient_id": ids[0]}, {"id_number": id_number()}]
     keys += [{"id_number": number} for number in numbers[1:]]
@@ -85,7 +85,7 @@ async def test_batch_check_answers_in_order_and_agrees_with_single_answers(
     for result in results:
         if result["status"] != "found":
             continue
-        single = await _single(county, result["recipient_id"], body["on"])
+        single = await _single(payment, result["recipient_id"], body["on"])
         for answer in result["benefits"]:
             statuses.add((answer["status"], answer["reason"]))
             assert {f: answer[f] for f in FIELDS} == {
@@ -102,7 +102,7 @@ async def test_batch_check_answers_in_order_and_agrees_with_single_answers(
 async def test_a_payment_run_stores_what_the_single_path_says_and_never_changes(
     committing_api: Api,
 ) -> None:
-    county, ids, _ = await _population(committing_api)
+    _, ids, _ = await _population(committing_api)
     payment = await committing_api.new_client(Role.PAYMENT)
     created = await payment.post(
         "/v1/payment-runs", json={"month": "2026-06", "agency_code": "1404"}
@@ -123,7 +123,7 @@ async def test_a_payment_run_stores_what_the_single_path_says_and_never_changes(
     items = [json.loads(line) for line in raw.splitlines()]
     assert [item["seq"] for item in items] == list(range(1, 7))
     for item in items:
-        single = (await _single(county, item["recipient_id"], "2026-06-10"))[item["benefit_id"]]
+        single = (await _single(payment, item["recipient_id"], "2026-06-10"))[item["benefit_id"]]
         assert {f: item[f] for f in FIELDS} == {f: single[f] for f in FIELDS}
         assert item["agency_code"].startswith("1404")
 

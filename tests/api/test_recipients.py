@@ -18,11 +18,35 @@ async def test_registering_returns_masked_id_and_benefit_ids(api: Api) -> None:
     response = await county.post("/v1/recipients", json=recipient(number))
     assert response.status_code == 201
     body = response.json()
-    assert body["id_number_masked"] == number[:4] + "**********" + number[-4:]
+    assert body["id_number_masked"] == number[:4] + "*" * 14
     assert number not in response.text
+    assert number[-4:] not in body["id_number_masked"]
     assert body["benefits"][0]["benefit_type"] == "work_injury_dependent"
     assert body["benefits"][0]["benefit_id"]
-    assert body["birth_date"] == f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
+
+
+async def test_birth_dates_go_to_admin_only(api: Api) -> None:
+    """With the masked ID and the agency a birth date narrows the ID number down (OWASP
+    API3): counties, which hold the number when they need the date, read it as null."""
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    elsewhere = await api.new_client(Role.COUNTY, ("1401",))
+    admin = await api.new_client(Role.ADMIN)
+    number = id_number(birth="19500101")
+    registered = (await county.post("/v1/recipients", json=recipient(number))).json()
+    path = f"/v1/recipients/{registered['recipient_id']}"
+    answers = {
+        "registered": registered,
+        "county read": (await county.get(path)).json(),
+        "province look-up": (
+            await elsewhere.post("/v1/recipients/lookup", json={"id_number": number})
+        ).json(),
+        "county update": (await county.patch(path, json={"residence": "overseas"})).json(),
+    }
+    assert {name: answer["birth_date"] for name, answer in answers.items()} == dict.fromkeys(
+        answers
+    )
+    assert all("1950-01-01" not in str(answer) for answer in answers.values())
+    assert (await admin.get(path)).json()["birth_date"] == "1950-01-01"
 
 
 async def test_registering_again_updates_the_same_recipient(api: Api) -> None:

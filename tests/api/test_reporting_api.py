@@ -90,19 +90,24 @@ async def test_reminders_start_on_the_first_day_of_the_last_month_of_validity(ap
     assert [item["recipient_id"] for item in before["items"]] == [ids["overdue"]]
 
 
-async def test_phones_are_whole_only_for_the_notice_gateway_and_admin(api: Api) -> None:
+async def test_reminder_phones_are_whole_only_for_admin_and_mobile_keys_list_none(
+    api: Api,
+) -> None:
+    """Issue 15: a mobile key exported a province's phones from one listing (OWASP API3)."""
     county, _ = await _reminder_population(api)
     mobile = await api.new_client(Role.MOBILE)
     admin = await api.new_client(Role.ADMIN)
     phones = {}
-    for name, client in (("county", county), ("mobile", mobile), ("admin", admin)):
+    for name, client in (("county", county), ("admin", admin)):
         body = await _reminders(client, "2026-06-01")
         phones[name] = {item["phone"] for item in body["items"]}
-    assert phones == {
-        "county": {"138****0000"},
-        "mobile": {"13800000000"},
-        "admin": {"13800000000"},
-    }
+    assert phones == {"county": {"138****0000"}, "admin": {"13800000000"}}
+    for accept in ("application/json", "application/x-ndjson"):
+        refused = await mobile.get(
+            "/v1/reminders", params={"agency_code": "14"}, headers={"Accept": accept}
+        )
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_role")
+        assert "13800000000" not in refused.text
 
 
 async def test_reminders_refuse_other_roles_regions_and_bad_cursors(api: Api) -> None:
@@ -161,8 +166,8 @@ async def test_a_page_stops_scanning_at_its_bound(
 async def test_reminders_stream_as_ndjson(committing_api: Api) -> None:
     api = committing_api
     county, _ = await _reminder_population(api)
-    mobile = await api.new_client(Role.MOBILE)
-    for client in (county, mobile):
+    admin = await api.new_client(Role.ADMIN)
+    for client in (county, admin):
         paged = await _reminders(client, "2026-06-01", limit=500)
         response = await client.get(
             "/v1/reminders", params={"agency_code": "1404", "on": "2026-06-01"}, headers=NDJSON
@@ -242,7 +247,7 @@ async def test_stats_agree_with_the_single_answers_for_every_status(api: Api) ->
     county, ids = await _stats_population(api)
     seen: set[str] = set()
     for prefix in ("1404", "14", "43"):
-        answers = await _answers(county, ids, prefix)
+        answers = await _answers(await api.new_client(Role.PAYMENT), ids, prefix)
         expected = Counter(_standing(answer, ON) for answer in answers)
         seen |= set(expected)
         stats = await _stats(county, prefix)
@@ -276,7 +281,7 @@ async def test_stats_read_the_sweep_snapshot_and_decide_only_what_it_lacks(
 ) -> None:
     county, ids = await _stats_population(api)
     fresh = await _stats(county, "14")
-    answers = await _answers(county, ids, "14")
+    answers = await _answers(await api.new_client(Role.PAYMENT), ids, "14")
     for answer in answers:
         session.add(
             BenefitState(

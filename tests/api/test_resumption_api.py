@@ -48,8 +48,8 @@ async def _suspended_pension(api: Api, benefit_type: str) -> tuple[httpx.AsyncCl
     return county, rid
 
 
-async def _answer(county: httpx.AsyncClient, rid: str, on: str) -> dict[str, Any]:
-    response = await county.get(f"/v1/recipients/{rid}/eligibility", params={"on": on})
+async def _answer(reader: httpx.AsyncClient, rid: str, on: str) -> dict[str, Any]:
+    response = await reader.get(f"/v1/recipients/{rid}/eligibility", params={"on": on})
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()["benefits"][0]
     return answer
@@ -69,8 +69,9 @@ async def test_returning_after_a_suspension_takes_the_tier_its_length_calls_for(
     api: Api, benefit_type: str, months_withheld: int, mode: str, step: str | None
 ) -> None:
     county, rid = await _suspended_pension(api, benefit_type)
+    reader = await api.new_client(Role.PAYMENT)  # counties do not read eligibility
     last_withheld = FIRST_WITHHELD + (months_withheld - 1)
-    overdue = await _answer(county, rid, last_withheld.last_day.isoformat())
+    overdue = await _answer(reader, rid, last_withheld.last_day.isoformat())
     assert (overdue["status"], overdue["reason"], overdue["payable"]) == (
         "suspended",
         "overdue",
@@ -84,7 +85,7 @@ async def test_returning_after_a_suspension_takes_the_tier_its_length_calls_for(
         "/v1/certifications", json=_window(rid, f"{day}T09:00:00+08:00", "w1")
     )
     assert posted.status_code == 201, posted.text
-    answer = await _answer(county, rid, day)
+    answer = await _answer(reader, rid, day)
     expected_back_pay = [str(FIRST_WITHHELD + i) for i in range(months_withheld)]
     if step is None:
         assert (answer["status"], answer["payable"]) == ("eligible", True)
@@ -99,7 +100,7 @@ async def test_returning_after_a_suspension_takes_the_tier_its_length_calls_for(
     }
     recorded = await county.post(f"/v1/recipients/{rid}/{step}", json=bodies[step])
     assert recorded.status_code == 201, recorded.text
-    resumed = await _answer(county, rid, day)
+    resumed = await _answer(reader, rid, day)
     assert (resumed["status"], resumed["payable"]) == ("eligible", True)
     assert resumed["back_pay_months"] == expected_back_pay
 

@@ -28,6 +28,11 @@ def _stop(recipient_id: str, reason: str, occurred_on: str, **extra: Any) -> dic
     }
 
 
+async def _reader(api: Api) -> httpx.AsyncClient:
+    """Eligibility is read by the payment system (and mobile apps), not by counties."""
+    return await api.new_client(Role.PAYMENT)
+
+
 async def _eligibility(client: httpx.AsyncClient, recipient_id: str, on: str) -> dict[str, Any]:
     response = await client.get(f"/v1/recipients/{recipient_id}/eligibility", params={"on": on})
     assert response.status_code == 200, response.text
@@ -139,7 +144,7 @@ async def test_a_death_report_stops_every_benefit_and_lists_overpaid_months(api:
             False,
         )
         assert effect["overpaid_months"] == ["2026-06", "2026-07"]
-    may = await _eligibility(county, rid, "2026-05-31")
+    may = await _eligibility(await _reader(api), rid, "2026-05-31")
     assert may["payable"] is True
 
 
@@ -287,7 +292,7 @@ async def test_a_moratorium_keeps_overdue_benefits_payable_and_names_itself(api:
     person = await _person(county)
     rid = person["recipient_id"]
     await mobile.post("/v1/certifications", json=face(rid, "2026-03-15T09:00:00+08:00"))
-    assert (await _eligibility(county, rid, "2026-09-10"))["reason"] == "overdue"
+    assert (await _eligibility(await _reader(api), rid, "2026-09-10"))["reason"] == "overdue"
     body = {
         "agency_code": "1404",
         "benefit_types": ["work_injury_dependent"],
@@ -298,11 +303,13 @@ async def test_a_moratorium_keeps_overdue_benefits_payable_and_names_itself(api:
     assert (await county.post("/v1/moratoria", json=body)).status_code == 403
     created = await admin.post("/v1/moratoria", json=body)
     assert created.status_code == 201
-    answer = await _eligibility(county, rid, "2026-09-10")
+    answer = await _eligibility(await _reader(api), rid, "2026-09-10")
     assert (answer["payable"], answer["reason"]) == (True, "moratorium")
     assert answer["moratorium_id"] == created.json()["moratorium_id"]
-    assert (await _eligibility(county, rid, "2026-10-10"))["reason"] == "overdue"
-    listed = (await county.get("/v1/moratoria", params={"agency_code": "140402"})).json()
+    assert (await _eligibility(await _reader(api), rid, "2026-10-10"))["reason"] == "overdue"
+    refused = await county.get("/v1/moratoria", params={"agency_code": "140402"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_role")
+    listed = (await admin.get("/v1/moratoria", params={"agency_code": "140402"})).json()
     assert [m["reason"] for m in listed] == ["face service outage"]
     backwards = await admin.post("/v1/moratoria", json={**body, "ends_on": "2026-08-01"})
     assert backwards.status_code == 422
@@ -344,7 +351,7 @@ async def test_a_commitment_unlocks_a_hunan_resumption_after_two_years(api: Api)
         "/v1/certifications", json=_window(rid, "2027-08-10T09:00:00+08:00", "w-2")
     )
     assert back.status_code == 201, back.text
-    waiting = await _eligibility(county, rid, "2027-08-10")
+    waiting = await _eligibility(await _reader(api), rid, "2027-08-10")
     assert (waiting["status"], waiting["reason"], waiting["payable"]) == (
         "suspended",
         "commitment_required",
@@ -416,8 +423,9 @@ async def test_a_started_pension_report_stops_the_unemployment_benefit_never_the
     )
     assert reported.status_code == 201, reported.text
 
+    payment = await api.new_client(Role.PAYMENT)
     answers = (
-        await county.get(f"/v1/recipients/{rid}/eligibility", params={"on": "2026-07-01"})
+        await payment.get(f"/v1/recipients/{rid}/eligibility", params={"on": "2026-07-01"})
     ).json()["benefits"]
     by_type = {answer["benefit_type"]: answer for answer in answers}
     assert (by_type["unemployment"]["status"], by_type["unemployment"]["reason"]) == (

@@ -33,5 +33,7 @@ def test_invalid_numbers_are_refused_without_echo(value: str) -> None:
     assert value == "" or value not in str(raised.value)
 
 
-def test_masking_keeps_region_and_last_four() -> None:
-    assert mask_id_number("140402195001011237") == "1404**********1237"
+def test_masking_keeps_only_province_and_city() -> None:
+    """The serial and check character beside a birth date and agency gave the number back."""
+    assert mask_id_number("140402195001011237") == "1404**************"
+    assert mask_id_number("43010219500101123X") == "4301**************"
