@@ -17,7 +17,7 @@ from app.schemas.certifications import (
     CertificationRead,
     CertificationRevoke,
 )
-from app.schemas.common import Page
+from app.schemas.common import CursorText, Page
 from app.services import certification_ingest as ingestion
 from app.services import certifications as service
 
@@ -100,7 +100,7 @@ async def list_certifications(
     session: SessionDep,
     ingest: IngestDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[CursorText | None, Query()] = None,
 ) -> Page[CertificationRead]:
     """Every attempt, failed and revoked ones included, newest first."""
     return await service.list_certifications(session, ingest, recipient_id, limit, cursor)
