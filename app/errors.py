@@ -34,6 +34,11 @@ DOMAIN_VALIDATION_CODES = frozenset(
 )
 
 
+# Pydantic's own error types that mean what one of ours means: a string holding an unpaired
+# surrogate (no UTF-8 can encode it) is refused before our text validators run.
+_SAME_AS = {"string_unicode": "invalid_character"}
+
+
 class ValidationItem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -119,7 +124,8 @@ def validation_problem(errors: Sequence[Any]) -> Problem:
         )
         for error in errors
     ]
-    codes = {error.get("type") for error in errors} & DOMAIN_VALIDATION_CODES
+    types = {_SAME_AS.get(error.get("type"), error.get("type")) for error in errors}
+    codes = types & DOMAIN_VALIDATION_CODES
     code = sorted(codes)[0] if codes else "validation_error"
     return Problem(
         title="Unprocessable content",
