@@ -17,7 +17,7 @@ from app.schemas.certifications import (
     CertificationRead,
     CertificationRevoke,
 )
-from app.schemas.common import CursorText, Page
+from app.schemas.common import CursorText, Line, Page
 from app.services import certification_ingest as ingestion
 from app.services import certifications as service
 
@@ -53,7 +53,7 @@ async def post_certification(
     body: CertificationCreate,
     session: SessionDep,
     ingest: IngestDep,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[Line | None, Header(max_length=128)] = None,
 ) -> Response:
     """Store a certification with its channel's evidence, exactly once per `source_ref` (or
     `Idempotency-Key`), and answer with every benefit's new validity."""

@@ -24,7 +24,7 @@ from app.domain.id_numbers import InvalidIdNumber, birth_date_of, normalize_id_n
 from app.domain.months import Month
 from app.domain.regions import AGENCY_CODE, REGION_PREFIX
 
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+\d{6,15})$")
+_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+\d{6,15})$", re.ASCII)
 # What the published patterns say; the validators below check the same and more (the check
 # character, real dates), each failure with its own stable code.
 ID_NUMBER_PATTERN = r"^\d{17}[\dXx]$"

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 
 from app.domain.enums import Role
+from app.domain.id_numbers import check_character
 from app.schemas.common import EARLIEST_DAY, LATEST_DAY, LINE_PATTERN, MONTH_PATTERN, PROSE_PATTERN
 from tests.conftest import Api
-from tests.factories import recipient
+from tests.factories import face, recipient
 
 NUL = "a\x00b"
 # Codes a refused string may carry: its own type's (an ID number, a phone...) or the generic
@@ -335,3 +336,48 @@ async def test_every_date_in_a_request_body_refuses_the_ends_of_the_calendar(api
                 failures.append((operation.path, leaf.names, value, response.json()))
     assert tried > 30
     assert failures == []
+
+
+async def test_an_idempotency_key_with_control_characters_is_refused(api: Api) -> None:
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    mobile = await api.new_client(Role.MOBILE)
+    registered = await county.post("/v1/recipients", json=recipient())
+    body = face(registered.json()["recipient_id"], "2026-12-01T09:00:00+08:00", source_ref=None)
+    del body["source_ref"]
+    # h11 and other servers refuse NUL in a header; \x7f reaches the app.
+    response = await mobile.post(
+        "/v1/certifications", json=body, headers={"Idempotency-Key": "key\x7f1"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_character"
+
+
+# Arabic-Indic and full-width digits: str.isdigit() and Python's \d take them as digits.
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def _foreign_digits_id(table: dict[int, str]) -> str:
+    """An ID number whose check character is right for its digits' values."""
+    first17 = "14040219500101123"
+    return first17.translate(table) + check_character(first17)
+
+
+async def test_digits_of_other_scripts_are_not_digits_in_codes_ids_and_phones(api: Api) -> None:
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    for table in (_ARABIC_INDIC, _FULL_WIDTH):
+        cases = {
+            "invalid_id_number": recipient(_foreign_digits_id(table)),
+            "invalid_agency_code": recipient(
+                benefits=[
+                    {**recipient()["benefits"][0], "agency_code": "1" + "40402".translate(table)}
+                ]
+            ),
+            "invalid_phone": recipient(phone="138" + "00000000".translate(table)),
+        }
+        for code, body in cases.items():
+            response = await county.post("/v1/recipients", json=body)
+            assert response.status_code == 422, code
+            assert response.json()["code"] == code
+    stats = await county.get("/v1/stats", params={"agency_code": "1" + "4".translate(_FULL_WIDTH)})
+    assert stats.json()["code"] == "invalid_agency_code"
