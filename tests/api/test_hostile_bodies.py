@@ -117,7 +117,8 @@ def _schemas(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _string_branch(schema: dict[str, Any]) -> dict[str, Any]:
-    for branch in schema.get("anyOf", [schema]):
+    branches: list[dict[str, Any]] = schema.get("anyOf", [schema])
+    for branch in branches:
         if branch.get("type") == "string":
             return branch
     raise AssertionError(schema)

@@ -125,7 +125,8 @@ class Operation:
 
     def body_schema(self) -> Spec | None:
         content = self.spec.get("requestBody", {}).get("content", {})
-        return content.get("application/json", {}).get("schema")
+        schema: Spec | None = content.get("application/json", {}).get("schema")
+        return schema
 
     def query_parameters(self, api_spec: Spec) -> Iterator[tuple[str, Spec]]:
         for parameter in self.spec.get("parameters", []):
@@ -149,7 +150,7 @@ def _operations(spec: Spec) -> list[Operation]:
 
 
 def _body_leaves(spec: Spec) -> list[tuple[Operation, Leaf]]:
-    found = []
+    found: list[tuple[Operation, Leaf]] = []
     for operation in _operations(spec):
         schema = operation.body_schema()
         if schema is not None:
@@ -357,7 +358,7 @@ _ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
-def _foreign_digits_id(table: dict[int, str]) -> str:
+def _foreign_digits_id(table: dict[int, int]) -> str:
     """An ID number whose check character is right for its digits' values."""
     first17 = "14040219500101123"
     return first17.translate(table) + check_character(first17)
