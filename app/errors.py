@@ -20,8 +20,23 @@ PROBLEM_JSON = "application/problem+json"
 
 # Pydantic error types that carry our own stable codes (raised with PydanticCustomError).
 DOMAIN_VALIDATION_CODES = frozenset(
-    {"invalid_id_number", "invalid_agency_code", "invalid_month", "invalid_phone"}
+    {
+        "invalid_id_number",
+        "invalid_agency_code",
+        "invalid_month",
+        "invalid_phone",
+        "invalid_character",
+        "invalid_cursor",
+        "date_out_of_range",
+        "duplicate_json_key",
+        "before_birth",
+    }
 )
+
+
+# Pydantic's own error types that mean what one of ours means: a string holding an unpaired
+# surrogate (no UTF-8 can encode it) is refused before our text validators run.
+_SAME_AS = {"string_unicode": "invalid_character"}
 
 
 class ValidationItem(BaseModel):
@@ -129,7 +144,8 @@ def validation_problem(errors: Sequence[Any]) -> Problem:
         )
         for error in errors
     ]
-    codes = {error.get("type") for error in errors} & DOMAIN_VALIDATION_CODES
+    types = {_SAME_AS.get(error.get("type"), error.get("type")) for error in errors}
+    codes = types & DOMAIN_VALIDATION_CODES
     code = sorted(codes)[0] if codes else "validation_error"
     return Problem(
         title="Unprocessable content",

@@ -25,7 +25,13 @@ def check_character(first17: str) -> str:
 def normalize_id_number(value: str) -> str:
     """Return the canonical form (upper-case X) of a valid ID number, or raise InvalidIdNumber."""
     text = value.strip().upper()
-    if len(text) != 18 or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
+    # isdigit() alone would take other scripts' digits (Arabic-Indic, full-width, superscripts).
+    if (
+        len(text) != 18
+        or not text.isascii()
+        or not text[:17].isdigit()
+        or not (text[17].isdigit() or text[17] == "X")
+    ):
         raise InvalidIdNumber("an ID number is 17 digits followed by a digit or X")
     if check_character(text[:17]) != text[17]:
         raise InvalidIdNumber("the ID number's check character is wrong")

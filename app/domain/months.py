@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import overload
 from zoneinfo import ZoneInfo
 
-_MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
+_MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
 @dataclass(frozen=True, order=True, slots=True)

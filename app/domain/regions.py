@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-AGENCY_CODE = re.compile(r"^[1-9]\d{5}$")
-REGION_PREFIX = re.compile(r"^[1-9]\d(\d{2}){0,2}$")
+AGENCY_CODE = re.compile(r"^[1-9]\d{5}$", re.ASCII)
+REGION_PREFIX = re.compile(r"^[1-9]\d(\d{2}){0,2}$", re.ASCII)
 
 
 def province_of(code: str) -> str:

@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from app.deps import PrincipalDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.audit import AuditEntryRead
-from app.schemas.common import Page
+from app.schemas.common import CursorText, Instant, Page
 from app.services import audit as service
 
 router = APIRouter(prefix="/v1/audit-log", tags=["audit"])
@@ -27,10 +26,10 @@ router = APIRouter(prefix="/v1/audit-log", tags=["audit"])
 async def list_audit_entries(
     session: SessionDep,
     principal: PrincipalDep,
-    since: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
     recipient_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[CursorText | None, Query()] = None,
 ) -> Page[AuditEntryRead]:
     """Certifications, revocations, stop reports, case resolutions, resumption steps,
     moratoria, payment runs and client changes, oldest first."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from app.deps import NowDep, PoliciesDep, PrincipalDep, SessionDep
 from app.routers.responses import problems
-from app.schemas.common import Page, RegionPrefix
+from app.schemas.common import CursorText, Page, RegionPrefix
 from app.schemas.stops import CaseContactCreate, CaseContactRead, CaseRead, CaseResolutionCreate
 from app.services import cases as service
 from app.services.eligibility import recipient_eligibility
@@ -30,7 +30,7 @@ async def list_cases(
     agency_code: Annotated[RegionPrefix | None, Query()] = None,
     status_: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[CursorText | None, Query()] = None,
 ) -> Page[CaseRead]:
     """Oldest first, with every contact attempt."""
     return await service.list_cases(session, principal, agency_code, status_, limit, cursor)

@@ -17,7 +17,7 @@ from app.schemas.certifications import (
     CertificationRead,
     CertificationRevoke,
 )
-from app.schemas.common import Page
+from app.schemas.common import CursorText, Line, Page
 from app.services import certification_ingest as ingestion
 from app.services import certifications as service
 
@@ -53,7 +53,7 @@ async def post_certification(
     body: CertificationCreate,
     session: SessionDep,
     ingest: IngestDep,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[Line | None, Header(max_length=128)] = None,
 ) -> Response:
     """Store a certification with its channel's evidence, exactly once per `source_ref` (or
     `Idempotency-Key`), and answer with every benefit's new validity."""
@@ -100,7 +100,7 @@ async def list_certifications(
     session: SessionDep,
     ingest: IngestDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[CursorText | None, Query()] = None,
 ) -> Page[CertificationRead]:
     """Every attempt, failed and revoked ones included, newest first."""
     return await service.list_certifications(session, ingest, recipient_id, limit, cursor)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
 from app.deps import (
     BEARER_SECURITY,
@@ -18,6 +16,7 @@ from app.deps import (
     SessionDep,
 )
 from app.routers.responses import problems
+from app.schemas.common import Day, Instant
 from app.schemas.eligibility import BenefitEligibility, RecipientEligibility
 from app.services import eligibility as service
 from app.services.policies import today
@@ -37,9 +36,9 @@ async def get_eligibility(
     request: Request,
     call: ReadingCallDep,
     now: NowDep,
-    on: Annotated[date | None, Query(description="the day asked about; default today")] = None,
+    on: Annotated[Day | None, Query(description="the day asked about; default today")] = None,
     known_at: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="answer only from what had been recorded by this instant"),
     ] = None,
 ) -> Response:

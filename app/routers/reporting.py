@@ -3,7 +3,7 @@ reporting"; choices in docs/reporting.md)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
-from app.schemas.common import Page, RegionPrefix
+from app.schemas.common import CursorText, Day, Page, RegionPrefix
 from app.schemas.reporting import ReminderItem, RiskSignals, RiskThresholds, Stats
 from app.services import reporting as service
 from app.services import risk_signals, stats
@@ -19,9 +19,9 @@ from app.services.policies import today
 
 router = APIRouter(tags=["reporting"])
 NDJSON = "application/x-ndjson"
-OnQuery = Annotated[date | None, Query(description="the day reported on; default today")]
+OnQuery = Annotated[Day | None, Query(description="the day reported on; default today")]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[CursorText | None, Query()]
 Accept = Annotated[str | None, Header()]
 
 
@@ -96,7 +96,7 @@ async def get_risk_signals(
     session: SessionDep,
     principal: PrincipalDep,
     now: NowDep,
-    since: Annotated[date | None, Query(description="default: six days before today")] = None,
+    since: Annotated[Day | None, Query(description="default: six days before today")] = None,
     device_min_recipients: Annotated[int, Query(ge=2)] = risk_signals.DEVICE_MIN_RECIPIENTS,
     operator_min_per_day: Annotated[int, Query(ge=1)] = risk_signals.OPERATOR_MIN_PER_DAY,
     service_point_min_per_day: Annotated[int, Query(ge=1)] = risk_signals.SERVICE_POINT_MIN_PER_DAY,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.domain.enums import ResumptionMode
 from app.routers.responses import problems
-from app.schemas.common import RegionPrefix
+from app.schemas.common import Day, RegionPrefix
 from app.schemas.stops import (
     CommitmentCreate,
     ContinuationCreate,
@@ -186,7 +186,7 @@ async def get_post_checks(
     principal: PrincipalDep,
     policies: PoliciesDep,
     now: NowDep,
-    since: Annotated[date | None, Query(description="default: one year ago")] = None,
+    since: Annotated[Day | None, Query(description="default: one year ago")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[PostCheckItem]:
     """For sampling audits of long suspensions that ended (事后核查)."""

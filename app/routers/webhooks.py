@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.deps import NowDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
-from app.schemas.common import Page
+from app.schemas.common import CursorText, Page
 from app.schemas.webhooks import DeliveryRead, DeliveryStatus, WebhookCreate, WebhookRead
 from app.services import webhooks as service
 
@@ -46,7 +46,7 @@ async def list_webhooks(
     session: SessionDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[CursorText | None, Query()] = None,
 ) -> Page[WebhookRead]:
     """Live (not deleted) webhooks, oldest first."""
     return await service.list_webhooks(session, principal, limit, cursor)
@@ -93,7 +93,7 @@ async def list_deliveries(
     principal: PrincipalDep,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[CursorText | None, Query()] = None,
 ) -> Page[DeliveryRead]:
     """Each delivery's status, attempts, next attempt and last error; filter by `status`
     (e.g. `parked`) to find what needs re-driving."""

@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from app.domain.enums import CertificationResult, Channel, EligibilityStatus
 from app.errors import Problem
@@ -23,7 +23,7 @@ from app.schemas.channels import (
     HomeVisitCertificationPart,
     ManualCertificationPart,
 )
-from app.schemas.common import IdNumber, InputModel
+from app.schemas.common import IdNumber, InputModel, Instant, Line, Prose
 
 MAX_BATCH_ITEMS = 1000
 
@@ -32,8 +32,8 @@ class _CertificationCommon(InputModel):
     id_number: IdNumber | None = None
     recipient_id: uuid.UUID | None = None
     result: CertificationResult
-    occurred_at: AwareDatetime
-    source_ref: str | None = Field(
+    occurred_at: Instant
+    source_ref: Line | None = Field(
         default=None,
         min_length=1,
         max_length=128,
@@ -90,7 +90,7 @@ class CertificationBatch(InputModel):
 
 
 class CertificationRevoke(InputModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Prose = Field(min_length=1, max_length=500)
 
 
 class BenefitValidity(BaseModel):

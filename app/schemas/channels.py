@@ -28,13 +28,11 @@ residence cannot be CN; ``china_consular`` is only accepted on the ``consular_ap
 """
 
 from collections.abc import Mapping
-from datetime import date
 from types import MappingProxyType
 from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -44,6 +42,13 @@ from pydantic import (
 )
 
 from app.domain.enums import Channel, ManualMode
+from app.schemas.common import (
+    LINE_PATTERN,
+    Day,
+    Instant,
+    JsonPattern,
+    refuse_control_characters,
+)
 
 _CONSULAR_APP = "china_consular"
 # Leading bytes of JPEG, PNG, GIF and WebP files once base64-encoded.
@@ -60,12 +65,16 @@ def _not_inline_image(value: str) -> str:
 
 
 Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str,
+    StringConstraints(min_length=1, max_length=128),
+    AfterValidator(refuse_control_characters),
+    JsonPattern(LINE_PATTERN),
 ]
 """A non-empty identifier or name (Chinese allowed), without control characters."""
 Ref = Annotated[
     str,
     StringConstraints(min_length=1, max_length=256, pattern=r"^\S+$"),
+    AfterValidator(refuse_control_characters),
     AfterValidator(_not_inline_image),
 ]
 """A reference to a record or stored object (a key, URI or record number), never its content."""
@@ -138,7 +147,7 @@ class WindowManualDetails(_ManualDetails):
 
 class _VerifiedManualDetails(_ManualDetails):
     verifier_id: Text
-    verified_on: date | None = None
+    verified_on: Day | None = None
 
 
 class GridWorkerVerifiedManualDetails(_VerifiedManualDetails):
@@ -225,7 +234,7 @@ class HomeVisitDetails(_Strict):
     requested_by: Literal["self", "family", "employer", "community"] | None = None
     visitor_type: Literal["grid_worker", "employer_staff", "agency_staff"]
     visitor_id: Text
-    visited_at: AwareDatetime
+    visited_at: Instant
     photo_ref: Ref
     reason: Literal["elderly", "ill", "disabled", "other"] | None = None
 
@@ -237,7 +246,7 @@ class DataMatchDetails(_Strict):
         "court", "police", "civil_affairs", "justice", "health", "medical_insurance", "other"
     ]
     evidence_type: Slug = Field(description="e.g. medical_visit, hospital_settlement.")
-    evidence_date: date
+    evidence_date: Day
     batch_id: Text
     record_ref: Ref
 

@@ -3,25 +3,64 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Annotated, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
-from app.domain.id_numbers import InvalidIdNumber, normalize_id_number
+from app.domain.id_numbers import InvalidIdNumber, birth_date_of, normalize_id_number
 from app.domain.months import Month
 from app.domain.regions import AGENCY_CODE, REGION_PREFIX
 
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+\d{6,15})$")
+_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+\d{6,15})$", re.ASCII)
+# What the published patterns say; the validators below check the same and more (the check
+# character, real dates), each failure with its own stable code.
+ID_NUMBER_PATTERN = r"^\d{17}[\dXx]$"
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+# The ID number's birth date is compared with today in Beijing, where agencies work.
+_ID_CLOCK = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPattern:
+    """Publishes ``pattern`` in the JSON schema of a type whose validator checks it (with its
+    own error code, which a plain ``StringConstraints(pattern=...)`` could not give)."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
 
 
 def _id_number(value: str) -> str:
     try:
-        return normalize_id_number(value)
+        number = normalize_id_number(value)
     except InvalidIdNumber as exc:
         # A custom error type becomes the problem's `code`; the message never holds the number.
         raise PydanticCustomError("invalid_id_number", str(exc)) from None
+    if birth_date_of(number) > datetime.now(_ID_CLOCK).date():
+        raise PydanticCustomError(
+            "invalid_id_number", "the ID number's birth date is in the future"
+        )
+    return number
 
 
 def _agency_code(value: str) -> str:
@@ -40,9 +79,17 @@ def _region_prefix(value: str) -> str:
 
 def _month(value: str) -> str:
     try:
-        Month.parse(value)
+        month = Month.parse(value)
     except ValueError:
         raise PydanticCustomError("invalid_month", "a month is written YYYY-MM") from None
+    if not Month.of(EARLIEST_DAY) <= month <= Month.of(LATEST_DAY):
+        raise _out_of_range()
+    return value
+
+
+def _cursor(value: str) -> str:
+    if not _CURSOR.match(value):
+        raise PydanticCustomError("invalid_cursor", "the cursor is not one this service issued")
     return value
 
 
@@ -58,19 +105,111 @@ IdNumber = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
     AfterValidator(_id_number),
-    Field(description="18-character resident ID number (GB 11643); never echoed back unmasked"),
+    JsonPattern(ID_NUMBER_PATTERN),
+    Field(
+        description="18-character resident ID number (GB 11643), birth date not in the future; "
+        "never echoed back unmasked"
+    ),
 ]
 AgencyCode = Annotated[
-    str, AfterValidator(_agency_code), Field(description="6-digit division code (GB/T 2260)")
+    str,
+    AfterValidator(_agency_code),
+    JsonPattern(AGENCY_CODE.pattern),
+    Field(description="6-digit division code (GB/T 2260)"),
 ]
 RegionPrefix = Annotated[
-    str, AfterValidator(_region_prefix), Field(description="division-code prefix: 14, 1404, 140402")
+    str,
+    AfterValidator(_region_prefix),
+    JsonPattern(REGION_PREFIX.pattern),
+    Field(description="division-code prefix: 14, 1404, 140402"),
 ]
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=20), AfterValidator(_phone)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=20),
+    AfterValidator(_phone),
+    JsonPattern(_PHONE.pattern),
 ]
-MonthText = Annotated[str, AfterValidator(_month), Field(description="a month, YYYY-MM")]
-Day = date
+MonthText = Annotated[
+    str, AfterValidator(_month), JsonPattern(MONTH_PATTERN), Field(description="a month, YYYY-MM")
+]
+CursorText = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    AfterValidator(_cursor),
+    JsonPattern(CURSOR_PATTERN),
+    Field(description="opaque: the next_cursor of the previous page"),
+]
+
+# --- text and dates ---------------------------------------------------------------------
+# PostgreSQL refuses NUL in text (a 500 where a 422 belongs); other control characters hide in
+# logs, notices and exported files; an unpaired surrogate cannot be encoded as UTF-8 at all.
+# Prose (notes, reasons) may keep tabs and line breaks; everything else is one line.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+PROSE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_NOT_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_NOT_PROSE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _line(value: str) -> str:
+    if _NOT_LINE.search(value):
+        raise PydanticCustomError(
+            "invalid_character", "text must not contain NUL or other control characters"
+        )
+    return value
+
+
+def _prose(value: str) -> str:
+    if _NOT_PROSE.search(value):
+        raise PydanticCustomError(
+            "invalid_character",
+            "text must not contain NUL or control characters other than tab and line breaks",
+        )
+    return value
+
+
+def refuse_control_characters(value: str) -> str:
+    """The check of `Line`, for types that add their own (references, URLs)."""
+    return _line(value)
+
+
+Line = Annotated[str, AfterValidator(_line), JsonPattern(LINE_PATTERN)]
+"""One line of text: a name, an identifier, a reference. Lengths are set where it is used."""
+Prose = Annotated[str, AfterValidator(_prose), JsonPattern(PROSE_PATTERN)]
+"""Free text that may span lines: a note, a reason, grounds."""
+
+# Every date and instant the service takes lies in these bounds: nobody alive was born
+# before 1900 and no decision reaches past 2099, while 0001-01-01 and 9999-12-31 break
+# month arithmetic (9999-12 has no next month) and PostgreSQL (no instant before year 1 UTC).
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+_EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _out_of_range() -> PydanticCustomError:
+    return PydanticCustomError(
+        "date_out_of_range",
+        "dates lie between {earliest} and {latest}",
+        {"earliest": EARLIEST_DAY.isoformat(), "latest": LATEST_DAY.isoformat()},
+    )
+
+
+def _day(value: date) -> date:
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise _out_of_range()
+    return value
+
+
+def _instant(value: datetime) -> datetime:
+    if not _EARLIEST_INSTANT <= value < _LATEST_INSTANT:
+        raise _out_of_range()
+    return value
+
+
+Day = Annotated[date, AfterValidator(_day)]
+"""A date between 1900-01-01 and 2099-12-31 (`date_out_of_range` otherwise)."""
+Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+"""An instant with its offset, in the years 1900 to 2099 (`date_out_of_range` otherwise)."""
 
 T = TypeVar("T")
 

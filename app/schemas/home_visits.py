@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas.common import InputModel, Phone
+from app.schemas.common import InputModel, Line, Phone, Prose
 
 RequestStatus = Literal["open", "assigned", "completed", "failed"]
 Requester = Literal["self", "family", "employer", "community"]
@@ -24,19 +24,19 @@ class HomeVisitRequestCreate(InputModel):
     requested_by: Requester
     reason: VisitReason
     contact_phone: Phone | None = None
-    note: str | None = Field(default=None, max_length=1000)
+    note: Prose | None = Field(default=None, max_length=1000)
 
 
 class AssignmentCreate(InputModel):
     visitor_type: VisitorType
-    visitor_id: str = Field(min_length=1, max_length=128)
+    visitor_id: Line = Field(min_length=1, max_length=128)
 
 
 class OutcomeCreate(InputModel):
     """A visit that could not certify."""
 
     outcome: VisitOutcome
-    note: str | None = Field(default=None, max_length=1000)
+    note: Prose | None = Field(default=None, max_length=1000)
 
 
 class HomeVisitRequestRead(BaseModel):

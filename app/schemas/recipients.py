@@ -6,9 +6,11 @@ import uuid
 from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.domain.enums import BenefitType, Residence
-from app.schemas.common import AgencyCode, IdNumber, InputModel, Phone
+from app.domain.id_numbers import birth_date_of
+from app.schemas.common import AgencyCode, Day, IdNumber, InputModel, Line, Phone
 
 MAX_EMERGENCY_CONTACTS = 20
 
@@ -16,11 +18,11 @@ MAX_EMERGENCY_CONTACTS = 20
 class BenefitIn(InputModel):
     benefit_type: BenefitType
     agency_code: AgencyCode
-    start_date: date
+    start_date: Day
     approved: bool = Field(
         default=True, description="false for a new benefit awaiting its first certification"
     )
-    external_ref: str | None = Field(default=None, max_length=64)
+    external_ref: Line | None = Field(default=None, max_length=64)
     funeral_subsidy_area: bool | None = Field(
         default=None, description="resident pensions: does the area have a funeral subsidy"
     )
@@ -28,7 +30,7 @@ class BenefitIn(InputModel):
 
 class RecipientCreate(InputModel):
     id_number: IdNumber
-    name: str = Field(min_length=1, max_length=100)
+    name: Line = Field(min_length=1, max_length=100)
     phone: Phone | None = None
     residence: Residence
     emergency_contacts: int = Field(ge=0, le=MAX_EMERGENCY_CONTACTS)
@@ -39,6 +41,15 @@ class RecipientCreate(InputModel):
         keys = [(b.benefit_type, b.agency_code) for b in self.benefits]
         if len(keys) != len(set(keys)):
             raise ValueError("a benefit type is listed twice for the same agency")
+        return self
+
+    @model_validator(mode="after")
+    def _benefits_begin_after_birth(self) -> RecipientCreate:
+        born_on = birth_date_of(self.id_number)
+        if any(benefit.start_date < born_on for benefit in self.benefits):
+            raise PydanticCustomError(
+                "before_birth", "a benefit's start_date is before the birth date in the ID number"
+            )
         return self
 
 

@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import CaseOutcome, Reporter, StopReason
-from app.schemas.common import IdNumber, InputModel, RegionPrefix
+from app.schemas.common import Day, IdNumber, InputModel, Line, Prose, RegionPrefix
 from app.schemas.eligibility import BenefitEligibility
 
 PERSON_LEVEL_REASONS = frozenset({StopReason.DEATH, StopReason.IMPRISONMENT, StopReason.RELEASE})
-DocumentRef = str
+DocumentRef = Line
 ContactMethod = Literal["phone", "sms", "visit", "family", "employer", "letter"]
 ContactOutcome = Literal[
     "reached_recipient", "reached_family", "no_answer", "wrong_number", "refused", "other"
@@ -29,14 +29,14 @@ class StopReportCreate(InputModel):
         default=None, description="benefit-specific reasons only; omitted: every benefit"
     )
     reason: StopReason
-    occurred_on: date
+    occurred_on: Day
     reported_by: Reporter
     suspected: bool = Field(
         default=False, description="an unverified signal: suspends and opens a case, never stops"
     )
     documents: list[DocumentRef] = Field(default_factory=list, max_length=20)
-    note: str | None = Field(default=None, max_length=500)
-    source_ref: str | None = Field(default=None, min_length=1, max_length=128)
+    note: Prose | None = Field(default=None, max_length=500)
+    source_ref: Line | None = Field(default=None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -56,7 +56,7 @@ class StopReportRead(BaseModel):
     recipient_id: uuid.UUID
     benefit_id: uuid.UUID | None
     reason: StopReason
-    occurred_on: date
+    occurred_on: Day
     reported_by: Reporter
     suspected: bool
     documents: list[str]
@@ -71,7 +71,7 @@ class StopReportRead(BaseModel):
 class CaseContactCreate(InputModel):
     method: ContactMethod
     outcome: ContactOutcome
-    note: str | None = Field(default=None, max_length=1000)
+    note: Prose | None = Field(default=None, max_length=1000)
 
 
 class CaseContactRead(BaseModel):
@@ -85,7 +85,7 @@ class CaseContactRead(BaseModel):
 
 class CaseResolutionCreate(InputModel):
     outcome: CaseOutcome
-    effective_on: date | None = Field(
+    effective_on: Day | None = Field(
         default=None, description="required when confirmed_ineligible: stopped after this month"
     )
     documents: list[DocumentRef] = Field(default_factory=list, max_length=20)
@@ -118,19 +118,19 @@ class CaseRead(BaseModel):
 
 
 class CommitmentCreate(InputModel):
-    signed_on: date
-    document_ref: str | None = Field(default=None, min_length=1, max_length=256)
+    signed_on: Day
+    document_ref: Line | None = Field(default=None, min_length=1, max_length=256)
 
 
 class EmployerVerificationCreate(InputModel):
-    employer: str = Field(min_length=1, max_length=200)
-    verified_on: date
-    document_ref: str | None = Field(default=None, min_length=1, max_length=256)
+    employer: Line = Field(min_length=1, max_length=200)
+    verified_on: Day
+    document_ref: Line | None = Field(default=None, min_length=1, max_length=256)
 
 
 class ContinuationCreate(InputModel):
-    decided_on: date
-    decision_ref: str = Field(min_length=1, max_length=256)
+    decided_on: Day
+    decision_ref: Line = Field(min_length=1, max_length=256)
 
 
 class ResumptionStepRead(BaseModel):
@@ -147,9 +147,9 @@ class ResumptionStepRead(BaseModel):
 class MoratoriumCreate(InputModel):
     agency_code: RegionPrefix
     benefit_types: list[BenefitType] = Field(min_length=1, max_length=8)
-    starts_on: date
-    ends_on: date
-    reason: str = Field(min_length=1, max_length=500)
+    starts_on: Day
+    ends_on: Day
+    reason: Prose = Field(min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from app.schemas.common import InputModel
+from app.schemas.common import InputModel, JsonPattern, refuse_control_characters
 from app.services.outbox import EventType
 
 MAX_URL_LENGTH = 2000
@@ -38,7 +38,9 @@ def _http_url(value: str) -> str:
 WebhookUrl = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_URL_LENGTH),
+    AfterValidator(refuse_control_characters),
     AfterValidator(_http_url),
+    JsonPattern(r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+$"),
     Field(
         description="http:// or https:// URL the events are POSTed to",
         examples=["https://county.example.cn/certsvc/events"],

@@ -25,6 +25,7 @@ from app.db.models import (
 )
 from app.db.upsert import insert_for
 from app.domain.enums import BenefitType, ResumptionMode, Role
+from app.domain.event_dates import ImplausibleDate, check_stop_date
 from app.domain.events import StopReason, ends
 from app.domain.policy import PolicyBook
 from app.domain.working_days import working_day_deadline
@@ -73,8 +74,16 @@ async def report_stop(
     benefits = _concerned(recipient, body.benefit_id, body.reason)
     principal.require_region(benefit.agency_code for benefit in benefits)
     day = today(now)
-    if body.occurred_on > day:
-        raise Unprocessable("occurred_on is in the future", code="occurred_in_future")
+    try:
+        check_stop_date(
+            body.reason,
+            body.occurred_on,
+            born_on=recipient.birth_date,
+            benefits_began=(benefit.start_date for benefit in benefits),
+            today=day,
+        )
+    except ImplausibleDate as refused:
+        raise Unprocessable(str(refused), code=refused.code) from None
     policy = policy_for(policies, benefits[0], body.occurred_on)
     deadline = working_day_deadline(body.occurred_on, policy.stop_report_working_days)
     await locks.lock_recipient(session, recipient.id)

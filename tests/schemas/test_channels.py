@@ -322,9 +322,12 @@ def test_strings_are_stripped_and_must_not_be_blank() -> None:
     }
 
 
-def test_control_characters_are_rejected() -> None:
+def test_control_characters_are_rejected_with_their_own_code() -> None:
     errors = _error_types(Channel.MANUAL, {**WINDOW, "operator": "op\x00-17"})
-    assert errors == {("window", "operator"): "string_pattern_mismatch"}
+    assert errors == {("window", "operator"): "invalid_character"}
+    # References allowed NUL through their no-whitespace pattern before.
+    errors = _error_types(Channel.MANUAL, {**WINDOW, "photo_ref": "photos/\x00"})
+    assert errors == {("window", "photo_ref"): "invalid_character"}
 
 
 def test_details_of_another_channel_are_rejected() -> None:
