@@ -214,8 +214,8 @@ def data_match_details(**overrides: Any) -> dict[str, Any]:
     details: dict[str, Any] = {
         "source_department": "medical_insurance",
         "evidence_type": "hospital_settlement",
-        "evidence_date": "2026-06-02",
-        "batch_id": "dm-2026-06-03",
+        "evidence_date": "2026-06-10",
+        "batch_id": "dm-2026-06-10",
         "record_ref": "mi/settlements/123",
     }
     details.update(overrides)

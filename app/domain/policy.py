@@ -22,6 +22,7 @@ from app.domain.policy_rules import (
     BenefitTypes,
     Count,
     CycleRule,
+    DataMatchRules,
     FaceThresholds,
     FirstCertificationWindow,
     ResumptionRules,
@@ -47,6 +48,7 @@ class Policy(BaseModel):
     benefit_types: BenefitTypes
     accepted_channels: Annotated[frozenset[Channel], Field(min_length=1)]
     face: FaceThresholds
+    data_match: DataMatchRules | None = None  # required when data_match is accepted
     reminder_lead_months: Count
     stop_report_working_days: Annotated[int, Field(gt=0)]
     cycles: tuple[CycleRule, ...] = Field(min_length=1)
@@ -87,6 +89,8 @@ class Policy(BaseModel):
                     f" found {len(windows)}"
                 )
             self._check_cycle_rules_cover(benefit_type)
+        if Channel.DATA_MATCH in self.accepted_channels and self.data_match is None:
+            raise ValueError("data_match: required when accepted_channels has data_match")
         return self
 
     def _check_cycle_rules_cover(self, benefit_type: BenefitType) -> None:

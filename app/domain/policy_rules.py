@@ -70,6 +70,15 @@ class FaceThresholds(BaseModel):
     min_liveness: _Score
 
 
+class DataMatchRules(BaseModel):
+    """How fresh a data match's life evidence must be to count as a certification."""
+
+    model_config = FROZEN
+
+    # Months before the month of recording that the evidence may fall in (0: the same month).
+    max_evidence_age_months: Count
+
+
 class FirstCertificationWindow(BaseModel):
     """When the service starts to withhold for some benefit types (首次资格认证).
 

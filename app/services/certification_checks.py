@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from app.auth import Principal
 from app.domain.enums import CertificationResult, Channel, ManualMode, Residence, Role
 from app.domain.events import CaseOutcome, StopReason
+from app.domain.evidence import passive_evidence_problem
 from app.domain.policy import Policy
 from app.errors import Forbidden, Unprocessable
 from app.schemas.certifications import AnyCertificationCreate
-from app.schemas.channels import ConsularAppDetails, FaceDetails
+from app.schemas.channels import ConsularAppDetails, DataMatchDetails, FaceDetails
 from app.services.facts import BenefitRow, Facts, RecipientRow
+from app.services.policies import SERVICE_TIMEZONE
 
 CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {
     Role.MOBILE: frozenset({Channel.FACE, Channel.CONSULAR_APP}),
@@ -118,6 +120,41 @@ def judgement(
         # Still proof of life; the registry may be out of date.
         warnings.append("residence_mismatch")
     return result is CertificationResult.PASSED, result, warnings
+
+
+_EVIDENCE_PROBLEMS = {
+    "evidence_after_match": "details.evidence_date is after occurred_at, the match that found it",
+    "evidence_too_old": "the evidence is older than the policy's data matching allows",
+}
+
+
+def proven_at(
+    body: AnyCertificationCreate, recorded_on: date, policies: list[Policy]
+) -> tuple[datetime, list[str]]:
+    """When the certification proves life, and the warning that says it moved: a data match
+    counts from its evidence's date (the start of that day in Beijing), not from the batch
+    that found it, and only fresh evidence counts (the strictest accepting policy's
+    `data_match.max_evidence_age_months`); refused otherwise."""
+    details = body.details
+    if not isinstance(details, DataMatchDetails):
+        return body.occurred_at, []
+    ages = [p.data_match.max_evidence_age_months for p in policies if p.data_match is not None]
+    matched_on = body.occurred_at.astimezone(SERVICE_TIMEZONE).date()
+    problem = passive_evidence_problem(
+        details.evidence_date, matched_on, recorded_on, min(ages, default=0)
+    )
+    if problem is not None:
+        raise Unprocessable(_EVIDENCE_PROBLEMS[problem], code=problem)
+    evidenced = evidence_instant(details, body.occurred_at)
+    return evidenced, [] if evidenced == body.occurred_at else ["counted_from_evidence_date"]
+
+
+def evidence_instant(details: DataMatchDetails, occurred_at: datetime) -> datetime:
+    """The moment a data match proves life: its evidence's day (from 00:00 Beijing time) when
+    that is before the day it was matched, else the match itself."""
+    if details.evidence_date >= occurred_at.astimezone(SERVICE_TIMEZONE).date():
+        return occurred_at
+    return datetime.combine(details.evidence_date, time.min, tzinfo=SERVICE_TIMEZONE)
 
 
 def require_documents(body: AnyCertificationCreate) -> None:

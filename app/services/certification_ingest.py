@@ -54,6 +54,7 @@ from app.services.cases import open_case
 from app.services.certification_checks import (
     accepting_policies,
     judgement,
+    proven_at,
     recorded_death,
     require_channel,
     require_documents,
@@ -268,10 +269,12 @@ def _judge(item: _Item, known: RequestFacts, certification_id: uuid.UUID) -> New
     ingest, body = known.ingest, item.body
     person = _resolve(body, known)
     known.window.check(body.occurred_at)
-    occurred_on = today(body.occurred_at)
-    policies = accepting_policies(person, body.channel, occurred_on, known.policy)
+    policies = accepting_policies(person, body.channel, today(body.occurred_at), known.policy)
+    occurred_at, moved = proven_at(body, today(known.recorded_at), policies)
+    occurred_on = today(occurred_at)
     known.inputs(person)  # answering today must be possible too
     counted, result, warnings = judgement(body, person, policies)
+    warnings.extend(moved)
     if known.incarcerated(person):
         require_documents(body)
     death = recorded_death(known.facts(person))
@@ -286,7 +289,7 @@ def _judge(item: _Item, known: RequestFacts, certification_id: uuid.UUID) -> New
         channel=body.channel,
         result=result,
         counted=counted,
-        occurred_at=utc(body.occurred_at),
+        occurred_at=utc(occurred_at),
         recorded_at=known.recorded_at,
         client_id=ingest.principal.client_id,
         source_ref=body.source_ref,

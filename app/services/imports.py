@@ -32,8 +32,10 @@ from app.db.upsert import insert_for
 from app.domain.enums import CertificationResult, Role
 from app.protection import IdProtector
 from app.schemas.certifications import AnyCertificationCreate, CertificationCreate
-from app.schemas.channels import details_columns
+from app.schemas.channels import DataMatchDetails, details_columns
+from app.services.certification_checks import evidence_instant
 from app.services.id_lookup import find_recipient_ids
+from app.services.policies import today
 
 COLUMNS = ("id_number", "channel", "result", "occurred_at", "source_ref", "details")
 BATCH_ROWS = 5000
@@ -149,6 +151,13 @@ def _parse(row: dict[str, str], now: datetime) -> AnyCertificationCreate:
         raise _Rejected(f"{code}: {where}: {first['msg']}") from None
     if body.occurred_at > now:
         raise _Rejected("occurred_in_future")
+    if isinstance(body.details, DataMatchDetails):
+        # Counted from the evidence's own date, as at the API (legacy history has no age limit).
+        if body.details.evidence_date > today(body.occurred_at):
+            raise _Rejected("evidence_after_match")
+        body = body.model_copy(
+            update={"occurred_at": evidence_instant(body.details, body.occurred_at)}
+        )
     return body
 
 

@@ -922,3 +922,40 @@ async def test_posting_by_id_number_never_echoes_the_number(api: Api) -> None:
     for name, response in responses.items():
         assert number not in response.text, name
         assert number[:17] not in response.text, name
+
+
+async def test_a_data_match_counts_from_its_evidence_date_and_old_evidence_is_refused(
+    api: Api,
+) -> None:
+    """Hunan 二(二): "每月定期开展各类共享数据的比对……对符合认证条件的人员自动递延认证有效期".
+    A batch matched 2026-11-20 with evidence dated 2026-01-15 would have made a 12-month
+    pension valid through 2027-10-31: ten months with no proof of life. Evidence of the month
+    before the batch's month (2026-10-28) counts from its own date, valid through 2027-09-30;
+    evidence
+    dated after the match, or before the month before it, is refused with its code."""
+    api.set_now("2026-11-20T10:00:00+08:00")
+    pension = benefit(agency_code="430102", benefit_type="enterprise_pension")
+    person = await _person(api, "hunan", benefits=[pension])
+    exchange = await api.new_client(Role.DATA_EXCHANGE, ("43",))
+    batch_time = "2026-11-20T09:00:00+08:00"
+
+    old = certification(
+        person, "data_match", data_match_details(evidence_date="2026-01-15"), batch_time
+    )
+    _problem(await exchange.post("/v1/certifications", json=old), 422, "evidence_too_old")
+    later = certification(
+        person, "data_match", data_match_details(evidence_date="2026-11-21"), batch_time
+    )
+    _problem(await exchange.post("/v1/certifications", json=later), 422, "evidence_after_match")
+
+    fresh = certification(
+        person, "data_match", data_match_details(evidence_date="2026-10-28"), batch_time
+    )
+    posted = await _created(exchange, fresh)
+    assert posted["counted"] is True
+    assert posted["warnings"] == ["counted_from_evidence_date"]
+    assert datetime.fromisoformat(posted["occurred_at"]) == datetime.fromisoformat(
+        "2026-10-28T00:00:00+08:00"
+    )
+    assert _valid_through(posted) == ["2027-09-30"]
+    assert (await _stored(api, person))[0]["details"]["evidence_date"] == "2026-10-28"
