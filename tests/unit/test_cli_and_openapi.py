@@ -77,3 +77,25 @@ def test_a_bad_setting_stops_with_one_line_and_no_traceback(tmp_path: Path) -> N
 def test_committed_openapi_yaml_matches_what_the_app_serves() -> None:
     committed = (ROOT / "openapi.yaml").read_text()
     assert committed == render_openapi(), "run `certsvc openapi` and commit openapi.yaml"
+
+
+def test_serve_in_production_with_the_ceiling_route_refuses_to_start(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CERTSVC_DATA_DIR": str(tmp_path),
+            "CERTSVC_ENV": "production",
+            "CERTSVC_BENCH_CEILING": "1",
+        },
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("certsvc: setting CERTSVC_BENCH_CEILING is invalid")
+    assert "CERTSVC_ENV=production" in lines[0]
