@@ -1,8 +1,10 @@
-"""Faults: PostgreSQL stopped mid-load and started again, and a client that leaves mid-stream.
+"""Faults: PostgreSQL stopped mid-load and started again, frozen (SIGSTOP) and thawed, and a
+client that leaves mid-stream.
 
-The database test runs its own throwaway PostgreSQL cluster (initdb and pg_ctl in a temporary
-folder) so that it can stop and restart it. Without the server binaries the module is skipped
-with a reason, except under CI=true, where that is a failure (the policy of tests/conftest.py).
+The database tests run their own throwaway PostgreSQL cluster (initdb and pg_ctl in a temporary
+folder) so that they can stop, restart, freeze and thaw it. Without the server binaries the
+module is skipped with a reason, except under CI=true, where that is a failure (the policy of
+tests/conftest.py).
 
 A webhook receiver that hangs is covered by tests/api/test_delivery.py
 (test of the delivery worker against a receiver that is down, fails, hangs and comes back).
@@ -16,6 +18,7 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -369,3 +372,104 @@ async def test_a_client_that_leaves_mid_stream_breaks_nothing(
         await leave_mid_stream("2.4")
     assert (await payment.get(path)).content == full
     assert (await county.post("/v1/recipients", json=recipient())).status_code == 201
+
+
+def _cluster_processes(cluster: Cluster) -> list[int]:
+    """The postmaster of the throwaway cluster and every process it forked (backends, the
+    checkpointer, ...): the whole server, as a hypervisor pausing its machine would see it."""
+    postmaster = int((cluster.data / "pgdata" / "postmaster.pid").read_text().split()[0])
+    processes = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces; the parent id is the second field after it.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                processes.append(int(stat.parent.name))
+    return processes
+
+
+@contextlib.contextmanager
+def _frozen(cluster: Cluster) -> Iterator[None]:
+    """SIGSTOP the whole cluster: connections stay open and nothing answers, unlike a stop."""
+    processes = _cluster_processes(cluster)
+    for pid in processes:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_recovers(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    statement_timeout = 3.0
+    settings = make_settings(
+        tmp_path,
+        cluster.url,
+        db_connect_timeout_seconds=1,
+        db_statement_timeout_seconds=statement_timeout,
+        rate_limits={},
+    )
+    app = create_app(settings)
+    key = await _client(settings, Role.COUNTY, ("1404",))
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(
+            app=with_lifespan_state(app, state), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        ) as client:
+            # Warm both pools: the engine's (writes) and the read pool (point eligibility).
+            made = await asyncio.gather(*(_post(client, id_number()) for _ in range(4)))
+            assert {o.status for o in made} == {201}
+            recipient_id = made[0].recipient_id
+            read = await client.get(f"/v1/recipients/{recipient_id}/eligibility")
+            assert read.status_code == 200, read.text
+
+            async def timed(call: Any) -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                response = await call
+                return response, time.monotonic() - started
+
+            with _frozen(cluster):
+                answers = await asyncio.gather(
+                    *(timed(client.post("/v1/recipients", json=recipient())) for _ in range(3)),
+                    *(
+                        timed(client.get(f"/v1/recipients/{recipient_id}/eligibility"))
+                        for _ in range(3)
+                    ),
+                    timed(client.get("/readyz")),
+                )
+                # A request that starts while the database is still frozen, after the first
+                # ones gave up: the pool's connections are then in doubt too.
+                later = await asyncio.gather(
+                    timed(client.post("/v1/recipients", json=recipient())),
+                    timed(client.get(f"/v1/recipients/{recipient_id}/eligibility")),
+                )
+            # Each gives up within about the statement timeout (a timed-out statement used to
+            # wait out asyncpg's cancellation and SQLAlchemy's 2 s graceful close on top).
+            for response, elapsed in [*answers, *later]:
+                path = response.request.url.path
+                assert response.status_code == 503, (path, response.text)
+                assert elapsed < statement_timeout + 1.5, (path, elapsed)
+                if path != "/readyz":
+                    assert response.json()["code"] == "database_unavailable"
+                    assert response.headers["Retry-After"] == "5"
+
+            # Thawed: the same app and pools serve again, without a restart.
+            deadline = time.monotonic() + 20
+            while (await _post(client, id_number())).status != 201:
+                assert time.monotonic() < deadline, "no recovery after the database thawed"
+                await asyncio.sleep(0.2)
+            again = await asyncio.gather(*(_post(client, id_number()) for _ in range(6)))
+            assert {o.status for o in again} == {201}
+            reads = await asyncio.gather(
+                *(client.get(f"/v1/recipients/{recipient_id}/eligibility") for _ in range(4))
+            )
+            assert {r.status_code for r in reads} == {200}
+            assert (await client.get("/readyz")).json()["ready"] is True
