@@ -18,6 +18,7 @@ from app.domain.policy import PolicyBook
 from app.errors import Unauthorized, database_unavailable
 from app.protection import IdProtector
 from app.services.clients import authenticate, key_digest
+from app.services.egress import EgressPolicy
 from app.settings import Settings
 
 
@@ -142,6 +143,11 @@ async def get_protector(request: Request) -> IdProtector:
     return protector
 
 
+async def get_egress(request: Request) -> EgressPolicy:
+    egress: EgressPolicy = request.app.state.egress
+    return egress
+
+
 async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
@@ -161,3 +167,4 @@ ProtectorDep = Annotated[IdProtector, Depends(get_protector)]
 NowDep = Annotated[datetime, Depends(get_now)]
 PoliciesDep = Annotated[PolicyBook, Depends(get_policies)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+EgressDep = Annotated[EgressPolicy, Depends(get_egress)]

@@ -20,7 +20,13 @@ PROBLEM_JSON = "application/problem+json"
 
 # Pydantic error types that carry our own stable codes (raised with PydanticCustomError).
 DOMAIN_VALIDATION_CODES = frozenset(
-    {"invalid_id_number", "invalid_agency_code", "invalid_month", "invalid_phone"}
+    {
+        "invalid_id_number",
+        "invalid_agency_code",
+        "invalid_month",
+        "invalid_phone",
+        "webhook_url_credentials",
+    }
 )
 
 

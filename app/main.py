@@ -32,6 +32,7 @@ from app.routers import (
     stops,
     webhooks,
 )
+from app.services.egress import EgressPolicy
 from app.settings import Settings, get_settings
 
 
@@ -87,6 +88,8 @@ def create_app(
     app.state.registry = CollectorRegistry()
     app.state.rate_limiter = RateLimiter(settings.rate_limits)
     app.state.principal_cache = PrincipalCache()
+    # Where new webhooks' receivers may not be; this host's addresses are read once, here.
+    app.state.egress = EgressPolicy.from_settings(settings)
     install_error_handlers(app)
     # Added last, runs first: the request id is bound before anything else happens.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

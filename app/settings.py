@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     webhook_refused_networks: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REFUSED_NETWORKS)
     )
+    # ... and not at this host's own interface addresses, whatever their network. Turn it off
+    # only to develop against a receiver on the same machine.
+    webhook_refuse_own_addresses: bool = True
 
     @field_validator("bench_ceiling")
     @classmethod
