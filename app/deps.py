@@ -17,6 +17,7 @@ from app.db.base import utcnow
 from app.domain.policy import PolicyBook
 from app.errors import Unauthorized, database_unavailable
 from app.protection import IdProtector
+from app.ratelimit import AuthFailureLimiter
 from app.services.clients import authenticate, key_digest
 from app.services.egress import EgressPolicy
 from app.settings import Settings
@@ -71,9 +72,16 @@ async def _principal(
     credentials: HTTPAuthorizationCredentials | None,
     session: Callable[[], Awaitable[AsyncSession]],
 ) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
+    # The address the server saw, or the proxy's X-Forwarded-For when the proxy is trusted
+    # (`certsvc serve --forwarded-allow-ips`).
+    address = request.client.host if request.client else ""
+    failures: AuthFailureLimiter = request.app.state.auth_failures
+    failures.check(address)
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("an API key is required: Authorization: Bearer <key>", headers=challenge)
+        failures.failed(address)
+        raise Unauthorized(
+            "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
+        )
     # A key seen in the last few seconds skips the database (PrincipalCache, docs/security.md).
     cache: PrincipalCache = request.app.state.principal_cache
     digest = key_digest(credentials.credentials)
@@ -82,11 +90,24 @@ async def _principal(
         client = await authenticate(await session(), credentials.credentials)
         if client is None:
             cache.discard(digest)
-            raise Unauthorized("the API key is unknown or revoked", headers=challenge)
+            failures.failed(address)
+            raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
         principal = Principal.of(client)
         cache.put(digest, principal)
+    # Checked on every request, cached or not: an expired key stops at its instant.
+    if principal.expires_at is not None and principal.expires_at <= utcnow():
+        cache.discard(digest)
+        failures.failed(address)
+        raise Unauthorized(
+            f"the API key expired at {principal.expires_at.isoformat()}",
+            code="api_key_expired",
+            headers=_CHALLENGE,
+        )
     request.app.state.rate_limiter.check(principal.client_id, principal.role)
     return principal
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def get_principal(

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         }
     )
 
+    # Failed authentications (no key, an unknown, revoked or expired key) per source address
+    # in the window, per API process; past it the address is answered 429 (0 = unlimited).
+    auth_failures_per_address: int = Field(default=20, ge=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+
     # Webhook receivers may not be at these addresses (app/services/egress.py). JSON list in
     # the environment: CERTSVC_WEBHOOK_REFUSED_NETWORKS='["127.0.0.0/8", "10.0.0.0/8"]'.
     webhook_refused_networks: list[str] = Field(
