@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal, PrincipalCache
 from app.db.base import utcnow
 from app.domain.policy import PolicyBook
-from app.errors import Unauthorized, database_unavailable
+from app.errors import Unauthorized
 from app.protection import IdProtector
 from app.ratelimit import AuthFailureLimiter
 from app.services.clients import authenticate, key_digest
@@ -38,12 +38,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         began = session.in_transaction()
         if began:
             await session.commit()
-    except BaseException as exc:
-        if database_unavailable(exc):
-            # A connection that timed out (a frozen server) would wait out a cancellation and
-            # a rollback, one statement timeout each, before going back to the pool: drop it.
-            await session.invalidate()
-        raise
     finally:
         # Closing rolls back what is left and returns the connection to the pool.
         if began or session.in_transaction():

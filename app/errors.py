@@ -203,21 +203,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(problem)
 
 
-# What the handler below answers 503 for: the database is down, frozen or saturated.
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeoutError,
-    OSError,
-    TimeoutError,
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database did not answer (what ``_database_down`` renders)."""
-    return isinstance(exc, UNAVAILABLE) or (isinstance(exc, DBAPIError) and _connection_lost(exc))
-
-
 def _connection_lost(exc: Exception) -> bool:
     """The connection was lost (SQLAlchemy invalidated it), or the server refused or ended it:
     SQLSTATE class 08 (connection exception) or 57P (shut down, starting up)."""

@@ -473,3 +473,49 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
             )
             assert {r.status_code for r in reads} == {200}
             assert (await client.get("/readyz")).json()["ready"] is True
+
+
+async def test_a_transaction_caught_by_a_freeze_gives_up_within_the_statement_timeout(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The freeze comes mid-transaction: the request has begun and waits on a lock when the
+    server stops answering. Rolling that connection back would wait out asyncpg's cancellation
+    (one more statement timeout); the request's session drops it instead."""
+    statement_timeout = 3.0
+    settings = make_settings(
+        tmp_path,
+        cluster.url,
+        db_connect_timeout_seconds=1,
+        db_statement_timeout_seconds=statement_timeout,
+        rate_limits={},
+    )
+    app = create_app(settings)
+    key = await _client(settings, Role.COUNTY, ("1404",))
+    locker = await asyncpg.connect(cluster.dsn, timeout=10)
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(
+            app=with_lifespan_state(app, state), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        ) as client:
+            assert (await _post(client, id_number())).status == 201  # the caller is cached
+            transaction = locker.transaction()
+            await transaction.start()
+            await locker.execute("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE")
+            waiting = asyncio.create_task(_post(client, id_number()))
+            await asyncio.sleep(0.5)  # it has begun and waits on the lock
+            assert not waiting.done()
+            with _frozen(cluster):
+                outcome = await waiting
+            assert outcome.status == 503 and outcome.code == "database_unavailable"
+            assert outcome.elapsed < statement_timeout + 1.5, outcome.elapsed
+            await transaction.rollback()
+            deadline = time.monotonic() + 20
+            while (await _post(client, id_number())).status != 201:
+                assert time.monotonic() < deadline, "no recovery after the database thawed"
+                await asyncio.sleep(0.2)
+    await locker.close()
