@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.db.models import ApiClient
 from app.domain.enums import Role
@@ -22,10 +23,12 @@ class Principal:
     name: str
     role: Role
     regions: tuple[str, ...]
+    # The key is refused from this instant on (None: never), even when cached.
+    expires_at: datetime | None = None
 
     @classmethod
     def of(cls, client: ApiClient) -> Principal:
-        return cls(client.id, client.name, client.role, tuple(client.regions))
+        return cls(client.id, client.name, client.role, tuple(client.regions), client.expires_at)
 
     @property
     def provinces(self) -> frozenset[str]:

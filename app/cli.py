@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies whose X-Forwarded-For gives the client's address, e.g. 10.0.0.5 or '*' "
+        "(default: uvicorn's, $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+    )
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database to the newest migration")
@@ -51,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["mobile", "county", "data_exchange", "payment", "admin"]
     )
     create.add_argument("--regions", default="", help="comma-separated prefixes, e.g. 14,1404")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires-on",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="the key is refused from 00:00 Beijing time on DATE (default: never expires)",
+    )
+    expiry.add_argument("--expires-in", type=_positive, metavar="DAYS", help="days from now")
     create.set_defaults(handler=_clients_create)
     clients.add_parser("list", help="list clients").set_defaults(handler=_clients_list)
     revoke = clients.add_parser("revoke", help="revoke a client's key")
@@ -127,6 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return 0
 
@@ -145,15 +159,18 @@ def _upgrade(settings: Settings) -> None:
 
 
 def _clients_create(args: argparse.Namespace) -> int:
+    from app.db.base import utcnow
     from app.domain.enums import Role
-    from app.services.clients import create_client
+    from app.services.clients import create_client, expiry_text, key_expiry
 
     regions = [part.strip() for part in args.regions.split(",") if part.strip()]
+    expires_at = key_expiry(args.expires_on, args.expires_in, utcnow())
 
     async def run(session: Any) -> str:
-        client, key = await create_client(session, args.name, Role(args.role), regions)
+        client, key = await create_client(session, args.name, Role(args.role), regions, expires_at)
         regions_text = ",".join(client.regions) or "-"
-        print(f"created client {client.name} ({client.role.value}) regions={regions_text}")
+        expiry = f" expires={expiry_text(expires_at)}" if expires_at else ""
+        print(f"created client {client.name} ({client.role.value}) regions={regions_text}{expiry}")
         print("the key is shown once; store it now:")
         return key
 
@@ -163,11 +180,18 @@ def _clients_create(args: argparse.Namespace) -> int:
 
 
 def _clients_list(_args: argparse.Namespace) -> int:
-    from app.services.clients import list_clients
+    from app.db.base import utcnow
+    from app.services.clients import expiry_text, has_expired, list_clients
 
     async def run(session: Any) -> None:
+        now = utcnow()
         for client in await list_clients(session):
             state = "revoked" if client.revoked_at else "active"
+            if client.expires_at is not None and not client.revoked_at:
+                expired = has_expired(client.expires_at, now)
+                state = (
+                    f"{'expired' if expired else 'active until'} {expiry_text(client.expires_at)}"
+                )
             regions = ",".join(client.regions) or "-"
             print(f"{client.name}\t{client.role.value}\t{regions}\t{client.key_prefix}…\t{state}")
 

@@ -18,7 +18,9 @@ from app.db.base import utcnow
 from app.domain.policy import PolicyBook
 from app.errors import Unauthorized
 from app.protection import IdProtector
+from app.ratelimit import AuthFailureLimiter
 from app.services.clients import authenticate, key_digest
+from app.services.egress import EgressPolicy
 from app.settings import Settings
 
 
@@ -65,9 +67,16 @@ async def _principal(
     credentials: HTTPAuthorizationCredentials | None,
     session: Callable[[], Awaitable[AsyncSession]],
 ) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
+    # The address the server saw, or the proxy's X-Forwarded-For when the proxy is trusted
+    # (`certsvc serve --forwarded-allow-ips`).
+    address = request.client.host if request.client else ""
+    failures: AuthFailureLimiter = request.app.state.auth_failures
+    failures.check(address)
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("an API key is required: Authorization: Bearer <key>", headers=challenge)
+        failures.failed(address)
+        raise Unauthorized(
+            "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
+        )
     # A key seen in the last few seconds skips the database (PrincipalCache, docs/security.md).
     cache: PrincipalCache = request.app.state.principal_cache
     digest = key_digest(credentials.credentials)
@@ -76,13 +85,26 @@ async def _principal(
         client = await authenticate(await session(), credentials.credentials)
         if client is None:
             cache.discard(digest)
-            raise Unauthorized("the API key is unknown or revoked", headers=challenge)
+            failures.failed(address)
+            raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
         principal = Principal.of(client)
         cache.put(digest, principal)
+    # Checked on every request, cached or not: an expired key stops at its instant.
+    if principal.expires_at is not None and principal.expires_at <= utcnow():
+        cache.discard(digest)
+        failures.failed(address)
+        raise Unauthorized(
+            f"the API key expired at {principal.expires_at.isoformat()}",
+            code="api_key_expired",
+            headers=_CHALLENGE,
+        )
     request.app.state.rate_limiter.check(principal.client_id, principal.role)
     # The route's operation against the one table of role -> operations (app/access.py).
     authorize(principal.role, request.scope.get("route"))
     return principal
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def get_principal(
@@ -139,6 +161,11 @@ async def get_protector(request: Request) -> IdProtector:
     return protector
 
 
+async def get_egress(request: Request) -> EgressPolicy:
+    egress: EgressPolicy = request.app.state.egress
+    return egress
+
+
 async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
@@ -158,3 +185,4 @@ ProtectorDep = Annotated[IdProtector, Depends(get_protector)]
 NowDep = Annotated[datetime, Depends(get_now)]
 PoliciesDep = Annotated[PolicyBook, Depends(get_policies)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+EgressDep = Annotated[EgressPolicy, Depends(get_egress)]

@@ -30,6 +30,7 @@ DOMAIN_VALIDATION_CODES = frozenset(
         "date_out_of_range",
         "duplicate_json_key",
         "before_birth",
+        "webhook_url_credentials",
     }
 )
 

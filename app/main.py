@@ -19,7 +19,7 @@ from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
-from app.ratelimit import RateLimiter
+from app.ratelimit import AuthFailureLimiter, RateLimiter
 from app.routers import (
     audit,
     cases,
@@ -34,6 +34,7 @@ from app.routers import (
     stops,
     webhooks,
 )
+from app.services.egress import EgressPolicy
 from app.settings import Settings, get_settings
 
 
@@ -88,7 +89,12 @@ def create_app(
     )
     app.state.registry = CollectorRegistry()
     app.state.rate_limiter = RateLimiter(settings.rate_limits)
+    app.state.auth_failures = AuthFailureLimiter(
+        settings.auth_failures_per_address, settings.auth_failure_window_seconds
+    )
     app.state.principal_cache = PrincipalCache()
+    # Where new webhooks' receivers may not be; this host's addresses are read once, here.
+    app.state.egress = EgressPolicy.from_settings(settings)
     install_error_handlers(app)
     # Added last, runs first: the request id is bound before anything else happens.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,8 +1,10 @@
-"""Per-client rate limiting: a token bucket per API client, refilled at its role's rate.
+"""Rate limiting: a token bucket per API client, refilled at its role's rate, and one per
+source address for failed authentication (guessing keys, or a client with a stale key).
 
 Buckets live in each API process (they are counters, not business state): with N replicas
-behind a balancer a client can reach N times its rate. Set the per-role rates with that in
-mind, or put a shared limiter in front (the balancer or a gateway) where that matters.
+behind a balancer a client can reach N times its rate, and an address N times its failures.
+Set the rates with that in mind, or put a shared limiter in front (the balancer or a gateway)
+where that matters.
 """
 
 from __future__ import annotations
@@ -54,3 +56,53 @@ class RateLimiter:
             f"more than {rate:g} requests per second for this client",
             headers={"Retry-After": str(max(1, wait))},
         )
+
+
+class AuthFailuresLimited(AppError):
+    status, code, title = 429, "auth_failures_limited", "Too many failed authentications"
+
+
+@dataclass
+class AuthFailureLimiter:
+    """At most ``limit`` failed authentications per source address in ``window`` seconds
+    (a bucket of ``limit`` refilled over the window); ``limit`` 0 turns it off. An address
+    over the limit is refused before its key is looked at, valid or not: that is what stops
+    guessing, and it costs an address that shares a NAT with a guesser (docs/security.md)."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    max_addresses: int = 100_000
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def check(self, address: str) -> None:
+        """Raise AuthFailuresLimited while ``address`` has no failure left to spend."""
+        bucket = self._buckets.get(address)  # an address that never failed: one dict miss
+        if bucket is None:
+            return
+        tokens = self._refill(address, bucket)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) * self.window / self.limit)
+            raise AuthFailuresLimited(
+                f"more than {self.limit} failed authentications from this address in "
+                f"{self.window:g} s",
+                headers={"Retry-After": str(max(1, wait))},
+            )
+
+    def failed(self, address: str) -> None:
+        if self.limit <= 0:
+            return
+        bucket = self._buckets.get(address)
+        tokens = float(self.limit) if bucket is None else self._refill(address, bucket)
+        if address not in self._buckets and len(self._buckets) >= self.max_addresses:
+            self._buckets.clear()  # bounded memory whatever the callers send
+        self._buckets[address] = _Bucket(tokens - 1, self.clock())
+
+    def _refill(self, address: str, bucket: _Bucket) -> float:
+        now = self.clock()
+        tokens = bucket.tokens + (now - bucket.updated) * self.limit / self.window
+        if tokens >= self.limit:
+            del self._buckets[address]  # all forgiven: forget the address
+            return float(self.limit)
+        bucket.tokens, bucket.updated = tokens, now
+        return tokens

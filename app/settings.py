@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.enums import Role
@@ -85,11 +85,30 @@ class Settings(BaseSettings):
         }
     )
 
+    # Failed authentications (no key, an unknown, revoked or expired key) per source address
+    # in the window, per API process; past it the address is answered 429 (0 = unlimited).
+    auth_failures_per_address: int = Field(default=20, ge=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+
     # Webhook receivers may not be at these addresses (app/services/egress.py). JSON list in
     # the environment: CERTSVC_WEBHOOK_REFUSED_NETWORKS='["127.0.0.0/8", "10.0.0.0/8"]'.
     webhook_refused_networks: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REFUSED_NETWORKS)
     )
+    # ... and not at this host's own interface addresses, whatever their network. Turn it off
+    # only to develop against a receiver on the same machine.
+    webhook_refuse_own_addresses: bool = True
+
+    @field_validator("bench_ceiling")
+    @classmethod
+    def _no_ceiling_in_production(cls, value: bool, info: ValidationInfo) -> bool:
+        # The ceiling route answers without an API key: in production that is an open door.
+        if value and info.data.get("env") is Environment.PRODUCTION:
+            raise ValueError(
+                "the benchmark route answers without an API key; it may not be enabled "
+                "with CERTSVC_ENV=production"
+            )
+        return value
 
     @field_validator("webhook_refused_networks")
     @classmethod
@@ -183,7 +202,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "CERTSVC_" + str(first["loc"][0]).upper() if first["loc"] else "CERTSVC_*"
-        raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"setting {name} is invalid: {message}") from None
 
 
 @lru_cache(maxsize=1)

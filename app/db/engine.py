@@ -38,7 +38,16 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         "connect_args": connect_args,
     }
     options.update(overrides)
-    return create_async_engine(settings.database_url, **options)
+    engine = create_async_engine(settings.database_url, **options)
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _abort_at_once(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        # SQLAlchemy closes an invalidated asyncpg connection gracefully first, waiting up to
+        # 2 s for a server that may be frozen; abort it instead, so that a request meeting a
+        # frozen database gives up within the statement timeout.
+        dbapi_connection.driver_connection.terminate()
+
+    return engine
 
 
 def ensure_sqlite_folder(url: str) -> None:

@@ -34,6 +34,8 @@ class ApiClient(Base):
     key_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # The key is refused from this instant on; None: it never expires.
+    expires_at: Mapped[datetime | None]
 
 
 class Recipient(Base):

@@ -50,9 +50,14 @@ class ReadPool:
             connection = await self.pool.acquire()
         try:
             row: asyncpg.Record | None = await connection.fetchrow(query, *args)
-            return row
+        except CONNECTION_LOST:
+            # Releasing a connection whose statement timed out (a frozen server) would wait out
+            # asyncpg's cancellation, one more statement timeout: close it at once instead.
+            connection.terminate()
+            raise
         finally:
             await self.pool.release(connection)
+        return row
 
     async def close(self) -> None:
         await self.pool.close()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.deps import NowDep, PrincipalDep, ProtectorDep, SessionDep
+from app.deps import EgressDep, NowDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.common import CursorText, Page
 from app.schemas.webhooks import DeliveryRead, DeliveryStatus, WebhookCreate, WebhookRead
@@ -28,12 +28,16 @@ async def post_webhook(
     session: SessionDep,
     principal: PrincipalDep,
     protector: ProtectorDep,
+    egress: EgressDep,
     now: NowDep,
 ) -> WebhookRead:
     """Events are POSTed to `url`, signed with `secret` (HMAC-SHA256 of the body in
     `X-Certsvc-Signature`); see docs/webhooks.md. A county client receives the events of its
-    own regions only; the secret is stored encrypted and never returned."""
-    return await service.create_webhook(session, principal, protector, body, now)
+    own regions only; the secret is stored encrypted and never returned. 422
+    `webhook_url_credentials` for a URL with a user name or password, 422
+    `webhook_receiver_refused` for a receiver at this host's own, a loopback, link-local,
+    metadata or otherwise refused address."""
+    return await service.create_webhook(session, principal, protector, egress, body, now)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.schemas.common import InputModel, JsonPattern, refuse_control_characters
 from app.services.outbox import EventType
@@ -30,6 +31,14 @@ def _http_url(value: str) -> str:
         raise ValueError("the URL must start with http:// or https://")
     if not parts.hostname:
         raise ValueError("the URL has no host")
+    if "@" in parts.netloc:
+        # Credentials would be sent to the receiver as Basic auth and read back by anyone who
+        # lists the webhook; the message names neither (the input is never echoed either).
+        raise PydanticCustomError(
+            "webhook_url_credentials",
+            "the URL may not carry a user name or password; authenticate deliveries by their "
+            "signature",
+        )
     if any(character.isspace() for character in value):
         raise ValueError("the URL contains whitespace")
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from app.domain.enums import Role
 from app.domain.regions import REGION_PREFIX
 from app.errors import Conflict, NotFound, Unprocessable
 from app.services import audit
+from app.services.policies import SERVICE_TIMEZONE
 
 KEY_PREFIX = "csk_"
 # Mobile backends certify and read for anyone (API.md); county and data-exchange clients are
@@ -27,10 +29,28 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def key_expiry(
+    expires_on: date | None, expires_in_days: int | None, now: datetime
+) -> datetime | None:
+    """When a new key stops working: at 00:00 Beijing time on ``expires_on`` (the key works
+    through the day before), or ``expires_in_days`` whole days from ``now``; None: never."""
+    if expires_on is not None:
+        return datetime.combine(expires_on, time(), SERVICE_TIMEZONE)
+    if expires_in_days is not None:
+        return now + timedelta(days=expires_in_days)
+    return None
+
+
 async def create_client(
-    session: AsyncSession, name: str, role: Role, regions: Sequence[str]
+    session: AsyncSession,
+    name: str,
+    role: Role,
+    regions: Sequence[str],
+    expires_at: datetime | None = None,
 ) -> tuple[ApiClient, str]:
     """Create a client and return it with its new key, which is not stored anywhere."""
+    if expires_at is not None and expires_at <= utcnow():
+        raise Unprocessable("the key's expiry must be in the future")
     regions = sorted(set(regions))
     for prefix in regions:
         if not REGION_PREFIX.match(prefix):
@@ -39,7 +59,12 @@ async def create_client(
         raise Unprocessable(f"a {role.value} client needs at least one region")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = ApiClient(
-        name=name, role=role, regions=regions, key_digest=key_digest(key), key_prefix=key[:10]
+        name=name,
+        role=role,
+        regions=regions,
+        key_digest=key_digest(key),
+        key_prefix=key[:10],
+        expires_at=expires_at,
     )
     session.add(client)
     try:
@@ -54,7 +79,12 @@ async def create_client(
         "api_client",
         client.id,
         utcnow(),
-        detail={"name": name, "role": role.value, "regions": regions},
+        detail={
+            "name": name,
+            "role": role.value,
+            "regions": regions,
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+        },
     )
     return client, key
 
@@ -82,7 +112,18 @@ async def revoke_client(session: AsyncSession, name: str) -> ApiClient:
     return client
 
 
+def expiry_text(expires_at: datetime) -> str:
+    """An expiry as an operator reads it: Beijing time, to the second."""
+    return expires_at.astimezone(SERVICE_TIMEZONE).isoformat(timespec="seconds")
+
+
+def has_expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
+
+
 async def authenticate(session: AsyncSession, key: str) -> ApiClient | None:
+    """The client holding ``key``, or None when the key is unknown or revoked. An expired
+    key's client is returned: the caller refuses it with its own code (``has_expired``)."""
     if not key.startswith(KEY_PREFIX):
         return None
     client = await session.scalar(select(ApiClient).where(ApiClient.key_digest == key_digest(key)))

@@ -347,7 +347,7 @@ async def run_worker(
     engine = create_engine(settings)
     sessions = create_sessionmaker(engine)
     protector = load_id_protector(settings)
-    egress = EgressPolicy.refusing(settings.webhook_refused_networks)
+    egress = EgressPolicy.from_settings(settings)
     timeout = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
     logger.info("webhook delivery worker started")
     try:

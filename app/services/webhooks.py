@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Select, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db.models import OutboxEvent, Webhook, WebhookDelivery
 from app.domain.enums import Role
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.protection import IdProtector
 from app.schemas.common import Page
 from app.schemas.webhooks import DeliveryRead, DeliveryStatus, WebhookCreate, WebhookRead
+from app.services.egress import EgressPolicy, EgressRefused
 from app.services.outbox import EventType
 from app.services.pagination import decode_cursor, encode_cursor
 
@@ -30,14 +32,20 @@ async def create_webhook(
     session: AsyncSession,
     principal: Principal,
     protector: IdProtector,
+    egress: EgressPolicy,
     body: WebhookCreate,
     now: datetime,
 ) -> WebhookRead:
     """Subscribe the caller. A county client's webhook is bound to the client's regions as
-    they are now; an admin's receives every region."""
+    they are now; an admin's receives every region. A receiver at an address deliveries may
+    not reach (app/services/egress.py) is refused now rather than failing every attempt."""
     if principal.role is not Role.ADMIN and not principal.regions:
         # Empty regions mean "everything" on a webhook: never hand that to a county client.
         raise Forbidden("this client has no regions to subscribe to", code="forbidden_region")
+    try:
+        await egress.check_receiver(body.url)
+    except EgressRefused as exc:
+        raise Unprocessable(str(exc), code="webhook_receiver_refused") from None
     hook = Webhook(
         url=body.url,
         # One entry per type, in a stable order, however the caller listed them.
@@ -177,7 +185,7 @@ def _deliveries() -> Select[WebhookDelivery, str]:
 def to_webhook_read(hook: Webhook) -> WebhookRead:
     return WebhookRead(
         webhook_id=hook.id,
-        url=hook.url,
+        url=_without_credentials(hook.url),
         events=[EventType(event) for event in hook.events],
         regions=list(hook.regions),
         created_by=hook.client_id,
@@ -200,6 +208,14 @@ def to_delivery_read(delivery: WebhookDelivery, event_type: str) -> DeliveryRead
         delivered_at=None if delivery.delivered_at is None else _utc(delivery.delivered_at),
         created_at=_utc(delivery.created_at),
     )
+
+
+def _without_credentials(url: str) -> str:
+    """A row stored before receivers were refused credentials still never shows them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _utc(instant: datetime) -> datetime:

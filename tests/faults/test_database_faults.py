@@ -1,8 +1,9 @@
-"""Faults: PostgreSQL stopped mid-load and started again, and a client that leaves mid-stream.
+"""Faults: PostgreSQL stopped mid-load and started again, and a client that leaves mid-stream
+(a frozen server: tests/faults/test_frozen_database.py).
 
-The database test runs its own throwaway PostgreSQL cluster (initdb and pg_ctl in a temporary
-folder) so that it can stop and restart it. Without the server binaries the module is skipped
-with a reason, except under CI=true, where that is a failure (the policy of tests/conftest.py).
+The database test runs its own throwaway PostgreSQL cluster (tests/faults/cluster.py) so that
+it can stop and restart it. Without the server binaries it is skipped with a reason, except
+under CI=true, where that is a failure (the policy of tests/conftest.py).
 
 A webhook receiver that hangs is covered by tests/api/test_delivery.py
 (test of the delivery worker against a receiver that is down, fails, hangs and comes back).
@@ -11,175 +12,25 @@ A webhook receiver that hangs is covered by tests/api/test_delivery.py
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from starlette.requests import ClientDisconnect
 
-from app.db.engine import create_engine, create_sessionmaker
-from app.db.migrate import upgrade_to_head
 from app.domain.enums import Role
 from app.main import create_app
 from app.protection import load_id_protector
-from app.services.clients import create_client
-from app.settings import Settings
 from tests.conftest import Api, make_settings, with_lifespan_state
-from tests.factories import benefit, id_number, recipient
+from tests.factories import id_number, recipient
+from tests.faults.cluster import Cluster, Outcome, client_key, post_recipient
 
-DATABASE = "certsvc_faults"
 # Every request while the database is down must answer within this many seconds.
 QUICK = 5.0
-
-
-def _binaries() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        folder = Path(candidate)
-        if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
-            return folder
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
-        return Path(found).parent
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Cluster:
-    """A throwaway PostgreSQL cluster that a test may stop and start again."""
-
-    bin: Path
-    data: Path
-    port: int
-    as_postgres: bool
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{DATABASE}"
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE}"
-
-    def run(self, *args: str) -> None:
-        command = [str(self.bin / args[0]), *args[1:]]
-        if self.as_postgres:
-            # initdb and pg_ctl refuse to run as root.
-            command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed: {result.stdout}{result.stderr}")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(self.data / "server.log")
-        self.run("pg_ctl", "-D", str(self.data / "pgdata"), "-o", options, "-l", log, "-w", "start")
-
-    def stop(self, mode: str = "immediate") -> None:
-        self.run("pg_ctl", "-D", str(self.data / "pgdata"), "-m", mode, "-w", "stop")
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    binaries = _binaries()
-    if binaries is None:
-        _unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    as_postgres = os.geteuid() == 0
-    if as_postgres and shutil.which("runuser") is None:
-        _unavailable("running as root without runuser to drop to the postgres user")
-    # Not under pytest's 0700 folders: the postgres user must be able to reach it.
-    data = Path(tempfile.mkdtemp(prefix="certsvc-faults-"))
-    if as_postgres:
-        shutil.chown(data, "postgres", "postgres")
-    cluster = Cluster(binaries, data, _free_port(), as_postgres)
-    started = False
-    try:
-        cluster.run("initdb", "-D", str(data / "pgdata"), "-U", "postgres", "--auth=trust")
-        cluster.start()
-        started = True
-        asyncio.run(_create_database(cluster))
-        upgrade_to_head(cluster.url)
-        yield cluster
-    finally:
-        if started:
-            with contextlib.suppress(RuntimeError):  # already stopped by a failing test
-                cluster.stop("fast")
-        shutil.rmtree(data, ignore_errors=True)
-
-
-async def _create_database(cluster: Cluster) -> None:
-    admin = await asyncpg.connect(
-        f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres", timeout=10
-    )
-    try:
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await admin.close()
-
-
-async def _client(settings: Settings, role: Role, regions: tuple[str, ...]) -> str:
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            _, key = await create_client(session, f"faults-{uuid.uuid4().hex[:8]}", role, regions)
-    finally:
-        await engine.dispose()
-    return key
-
-
-@dataclass
-class Outcome:
-    number: str
-    status: int
-    code: str | None
-    recipient_id: str | None
-    started: float
-    elapsed: float
-
-
-async def _post(client: httpx.AsyncClient, number: str) -> Outcome:
-    body = recipient(
-        number,
-        benefits=[benefit(), benefit(benefit_type="enterprise_pension", external_ref="P-1")],
-    )
-    started = time.monotonic()
-    response = await client.post("/v1/recipients", json=body)
-    elapsed = time.monotonic() - started
-    document = response.json()
-    return Outcome(
-        number,
-        response.status_code,
-        document.get("code"),
-        document.get("recipient_id"),
-        started,
-        elapsed,
-    )
 
 
 async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_restart(
@@ -195,7 +46,7 @@ async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_
         rate_limits={},
     )
     app = create_app(settings)
-    key = await _client(settings, Role.COUNTY, ("1404",))
+    key = await client_key(settings, Role.COUNTY, ("1404",))
     outcomes: list[Outcome] = []
     stopped = asyncio.Event()
     stopped_at = 0.0
@@ -215,7 +66,7 @@ async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_
             async def worker() -> None:
                 # Keep posting until a while after the database has gone.
                 while not stopped.is_set() or time.monotonic() - stopped_at < 2:
-                    outcomes.append(await _post(client, id_number()))
+                    outcomes.append(await post_recipient(client, id_number()))
 
             with caplog.at_level(logging.WARNING):
                 workers = [asyncio.create_task(worker()) for _ in range(4)]
@@ -250,7 +101,7 @@ async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_
             deadline = time.monotonic() + 20
             recovered: Outcome | None = None
             while time.monotonic() < deadline:
-                attempt = await _post(client, id_number())
+                attempt = await post_recipient(client, id_number())
                 outcomes.append(attempt)
                 assert attempt.status in (201, 503), attempt
                 if attempt.status == 201:
@@ -259,7 +110,7 @@ async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_
                 await asyncio.sleep(0.2)
             assert recovered is not None, "the service did not recover after the database did"
             # Every pooled connection works again, not just one.
-            again = await asyncio.gather(*(_post(client, id_number()) for _ in range(8)))
+            again = await asyncio.gather(*(post_recipient(client, id_number()) for _ in range(8)))
             outcomes.extend(again)
             assert {o.status for o in again} == {201}
             ready = await client.get("/readyz")

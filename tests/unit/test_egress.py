@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import httpx
 import pytest
 
-from app.services.egress import DEFAULT_POLICY, EgressPolicy, EgressRefused
-from app.settings import Settings, SettingsError, load_settings
+from app.services.egress import DEFAULT_POLICY, EgressPolicy, EgressRefused, local_addresses
+from app.settings import DEFAULT_REFUSED_NETWORKS, Settings, SettingsError, load_settings
 
 
 @pytest.mark.parametrize(
@@ -79,3 +80,79 @@ def test_a_malformed_network_setting_stops_the_service_with_one_line(
 
 def test_the_default_setting_is_the_default_policy() -> None:
     assert EgressPolicy.refusing(Settings().webhook_refused_networks) == DEFAULT_POLICY
+
+
+FIB_TRIE = """Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 10.20.0.0/16 2 0 2
+        |-- 10.20.0.0
+           /16 link UNICAST
+        |-- 10.20.3.4
+           /32 host LOCAL
+        |-- 10.20.9.9
+           /32 host LOCAL
+  +-- 127.0.0.0/8 2 0 2
+     |-- 127.0.0.0
+        /8 host LOCAL
+     |-- 127.0.0.1
+        /32 host LOCAL
+"""
+IF_INET6 = """00000000000000000000000000000001 01 80 10 80       lo
+fd000000000000000000000000000002 04 40 00 82     eth0
+"""
+
+
+def test_this_hosts_addresses_are_read_from_the_kernel_tables_secondaries_included(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "fib_trie").write_text(FIB_TRIE)
+    (tmp_path / "if_inet6").write_text(IF_INET6)
+    assert {str(address) for address in local_addresses(tmp_path)} == {
+        "10.20.3.4",
+        "10.20.9.9",  # a secondary address of the same interface
+        "127.0.0.1",
+        "::1",
+        "fd00::2",
+    }
+
+
+def test_without_the_kernel_tables_no_own_address_is_known(tmp_path: Path) -> None:
+    assert local_addresses(tmp_path) == frozenset()
+
+
+def test_the_running_hosts_own_addresses_include_loopback() -> None:
+    assert ipaddress.ip_address("127.0.0.1") in local_addresses()
+
+
+async def test_an_own_address_is_refused_though_its_network_is_allowed() -> None:
+    own = ipaddress.ip_address("10.20.3.4")
+    policy = EgressPolicy.refusing(DEFAULT_REFUSED_NETWORKS, [own])
+    assert not policy.allows(own)
+    assert not policy.allows(ipaddress.ip_address("::ffff:10.20.3.4"))
+    assert policy.allows(ipaddress.ip_address("10.20.3.5"))  # a neighbour is a receiver
+    with pytest.raises(EgressRefused, match="one of this host's own addresses"):
+        await policy.pin(httpx.Request("POST", "http://10.20.3.4:8000/hook"))
+    with pytest.raises(EgressRefused, match="own addresses"):
+        await policy.check_receiver("http://10.20.3.4:8000/hook")
+    await policy.check_receiver("http://10.20.3.5:8000/hook")
+
+
+def test_own_addresses_are_refused_unless_turned_off(tmp_path: Path) -> None:
+    assert EgressPolicy.from_settings(Settings(data_dir=tmp_path)).own == local_addresses()
+    turned_off = Settings(data_dir=tmp_path, webhook_refuse_own_addresses=False)
+    assert EgressPolicy.from_settings(turned_off).own == frozenset()
+
+
+async def test_a_stored_url_with_credentials_is_never_contacted() -> None:
+    request = httpx.Request("POST", "https://hook-user:Hunter2-Pass@8.8.8.8/hook")
+    with pytest.raises(EgressRefused) as refused:
+        await EgressPolicy(()).pin(request)
+    assert "Hunter2" not in str(refused.value) and "hook-user" not in str(refused.value)
+
+
+async def test_at_creation_a_name_that_does_not_resolve_yet_is_accepted() -> None:
+    await DEFAULT_POLICY.check_receiver("http://no-such-host.invalid/hook")
+    with pytest.raises(EgressRefused, match="refused network"):
+        await DEFAULT_POLICY.check_receiver("http://localhost:9/hook")

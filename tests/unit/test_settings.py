@@ -41,3 +41,22 @@ def test_development_generates_keys_once_and_reuses_them(tmp_path: Path) -> None
     assert first == second
     key_file = tmp_path / "keys" / "id_hmac_key.key"
     assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+
+
+def test_production_refuses_the_benchmark_ceiling_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSVC_ENV", "production")
+    monkeypatch.setenv("CERTSVC_BENCH_CEILING", "true")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message == (
+        "setting CERTSVC_BENCH_CEILING is invalid: the benchmark route answers without an API "
+        "key; it may not be enabled with CERTSVC_ENV=production"
+    )
+
+
+def test_development_may_enable_the_benchmark_ceiling_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CERTSVC_BENCH_CEILING", "true")
+    assert load_settings().bench_ceiling is True
