@@ -55,7 +55,8 @@ async def test_a_death_before_birth_before_any_benefit_or_in_the_future_is_refus
         response = await county.post("/v1/stop-reports", json=death(on))
         assert response.status_code == 422, on
         assert response.json()["code"] == code, on
-    eligibility = await county.get(f"/v1/recipients/{recipient_id}/eligibility")
+    payment = await api.new_client(Role.PAYMENT)  # counties do not read eligibility
+    eligibility = await payment.get(f"/v1/recipients/{recipient_id}/eligibility")
     assert {b["status"] for b in eligibility.json()["benefits"]} != {"stopped"}
 
     # After the first benefit began (though before the second): recorded, every benefit stops,
