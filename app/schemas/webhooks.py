@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
@@ -41,6 +42,12 @@ def _http_url(value: str) -> str:
         )
     if any(character.isspace() for character in value):
         raise ValueError("the URL contains whitespace")
+    try:
+        # What the delivery worker will send to: a host name that is not valid IDNA (or any
+        # URL httpx cannot send to) is refused here, not found out at every attempt.
+        httpx.URL(value)
+    except httpx.InvalidURL:
+        raise ValueError("the URL's host is not a valid host name") from None
     return value
 
 

@@ -123,3 +123,15 @@ async def test_credentials_stored_before_the_rule_are_never_shown(
         assert response.status_code == 200, response.text
         assert PASSWORD not in response.text and "hook-user" not in response.text
         assert "https://county.example.cn/hook" in response.text
+
+
+@pytest.mark.parametrize("host", ["Þ¦³Ö¥", "*)ĉĊö", "ÉĔ©😍"])
+async def test_a_receiver_host_that_is_no_valid_host_name_is_a_422_not_a_server_error(
+    api: Api, host: str
+) -> None:
+    """Found by the contract fuzz: httpx cannot send to a host that is not valid IDNA, and
+    checking the receiver's address raised from inside the service."""
+    admin = await api.new_client(Role.ADMIN)
+    response = await admin.post("/v1/webhooks", json=_hook(f"https://{host}/hook"))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"

@@ -33,6 +33,9 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
     )
     app = create_app(settings)
     key = await client_key(settings, Role.COUNTY, ("1404",))
+    # Counties register; the payment system reads eligibility (app/access.py).
+    reader_key = await client_key(settings, Role.PAYMENT, ())
+    reading = {"Authorization": f"Bearer {reader_key}"}
     async with app.router.lifespan_context(app) as state:
         transport = httpx.ASGITransport(
             app=with_lifespan_state(app, state), raise_app_exceptions=False
@@ -47,7 +50,7 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
             made = await asyncio.gather(*(post_recipient(client, id_number()) for _ in range(4)))
             assert {o.status for o in made} == {201}
             recipient_id = made[0].recipient_id
-            read = await client.get(f"/v1/recipients/{recipient_id}/eligibility")
+            read = await client.get(f"/v1/recipients/{recipient_id}/eligibility", headers=reading)
             assert read.status_code == 200, read.text
 
             async def timed(call: Any) -> tuple[httpx.Response, float]:
@@ -59,7 +62,11 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
                 answers = await asyncio.gather(
                     *(timed(client.post("/v1/recipients", json=recipient())) for _ in range(3)),
                     *(
-                        timed(client.get(f"/v1/recipients/{recipient_id}/eligibility"))
+                        timed(
+                            client.get(
+                                f"/v1/recipients/{recipient_id}/eligibility", headers=reading
+                            )
+                        )
                         for _ in range(3)
                     ),
                     timed(client.get("/readyz")),
@@ -68,7 +75,9 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
                 # ones gave up: the pool's connections are then in doubt too.
                 later = await asyncio.gather(
                     timed(client.post("/v1/recipients", json=recipient())),
-                    timed(client.get(f"/v1/recipients/{recipient_id}/eligibility")),
+                    timed(
+                        client.get(f"/v1/recipients/{recipient_id}/eligibility", headers=reading)
+                    ),
                 )
             # Each gives up within about the statement timeout (a timed-out statement used to
             # wait out asyncpg's cancellation and SQLAlchemy's 2 s graceful close on top).
@@ -88,7 +97,10 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
             again = await asyncio.gather(*(post_recipient(client, id_number()) for _ in range(6)))
             assert {o.status for o in again} == {201}
             reads = await asyncio.gather(
-                *(client.get(f"/v1/recipients/{recipient_id}/eligibility") for _ in range(4))
+                *(
+                    client.get(f"/v1/recipients/{recipient_id}/eligibility", headers=reading)
+                    for _ in range(4)
+                )
             )
             assert {r.status_code for r in reads} == {200}
             assert (await client.get("/readyz")).json()["ready"] is True
