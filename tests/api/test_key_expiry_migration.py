@@ -1,4 +1,4 @@
-"""Migration 0009 (api_clients.expires_at) goes down and up again on both databases, keeping
+"""Migration 0012 (api_clients.expires_at) goes down and up again on both databases, keeping
 the clients; on a fresh database of its own, not the suite's."""
 
 from __future__ import annotations
