@@ -46,3 +46,23 @@ def check_stop_date(
             raise ImplausibleDate(
                 "before_benefit_start", "a death is dated before any of its benefits began"
             )
+
+
+def check_finding_date(
+    effective_on: date, *, born_on: date, benefits_began: Iterable[date], today: date
+) -> None:
+    """Refuse the day a verification found someone ineligible (a case's ``effective_on``)
+    when it is in the future, before the person's birth, or before every benefit the case
+    concerns began: overpayment is counted from that day (docs/policy.md §7.6), so a day when
+    nothing was paid would claim money back that was never paid out."""
+    if effective_on > today:
+        raise ImplausibleDate("effective_in_future", "effective_on is in the future")
+    if effective_on < born_on:
+        raise ImplausibleDate(
+            "before_birth", "effective_on is before the birth date in the ID number"
+        )
+    began = min(benefits_began, default=None)
+    if began is not None and effective_on < began:
+        raise ImplausibleDate(
+            "before_benefit_start", "effective_on is before any benefit of the case began"
+        )

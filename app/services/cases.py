@@ -18,6 +18,7 @@ from app.db.filters import in_regions
 from app.db.models import CaseContact, Recipient, VerificationCase
 from app.db.upsert import insert_for
 from app.domain.enums import Role
+from app.domain.event_dates import ImplausibleDate, check_finding_date
 from app.errors import Conflict, NotFound, Unprocessable
 from app.schemas.common import Page
 from app.schemas.stops import (
@@ -28,6 +29,7 @@ from app.schemas.stops import (
 )
 from app.services import audit, decisions
 from app.services.pagination import decode_cursor, encode_cursor
+from app.services.policies import today
 
 
 async def open_case(
@@ -122,6 +124,27 @@ async def get_case(
     return case
 
 
+async def _check_effective_on(
+    session: AsyncSession, case: VerificationCase, effective_on: date, now: datetime
+) -> None:
+    recipient = await session.scalar(
+        select(Recipient)
+        .where(Recipient.id == case.recipient_id)
+        .options(selectinload(Recipient.benefits))
+    )
+    assert recipient is not None  # a case belongs to a recipient
+    concerned = [b for b in recipient.benefits if case.benefit_id in (None, b.id)]
+    try:
+        check_finding_date(
+            effective_on,
+            born_on=recipient.birth_date,
+            benefits_began=(benefit.start_date for benefit in concerned),
+            today=today(now),
+        )
+    except ImplausibleDate as refused:
+        raise Unprocessable(str(refused), code=refused.code) from None
+
+
 async def add_contact(
     session: AsyncSession,
     principal: Principal,
@@ -153,8 +176,8 @@ async def resolve_case(
     now: datetime,
 ) -> VerificationCase:
     case = await get_case(session, principal, case_id)
-    if resolution.effective_on is not None and resolution.effective_on > now.date():
-        raise Unprocessable("effective_on is in the future", code="effective_in_future")
+    if resolution.effective_on is not None:
+        await _check_effective_on(session, case, resolution.effective_on, now)
     # Of racing resolutions exactly one settles the case; the others learn which (issue 15).
     await locks.lock_recipient(session, case.recipient_id)
     settled = await locks.settle_open_case(

@@ -124,3 +124,46 @@ async def test_a_benefit_starting_before_its_recipient_was_born_is_refused(api: 
         json=recipient(id_number(birth="19800615"), benefits=[benefit(start_date="1980-06-15")]),
     )
     assert on_the_day.status_code == 201, on_the_day.text
+
+
+async def test_a_finding_of_ineligibility_dated_before_birth_or_any_benefit_is_refused(
+    api: Api,
+) -> None:
+    """Overpayment is counted from a confirmed finding's `effective_on` (docs/policy.md §7.6):
+    born 1950-01-01, drawing a benefit since 2019-05-01, a suspected death resolved with
+    effective_on 1949-12-31, 2019-04-30 or tomorrow is refused with its code and leaves the
+    case open; 2026-03-01 settles it."""
+    api.set_now("2026-06-10T10:00:00+08:00")
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    registered = await county.post(
+        "/v1/recipients",
+        json=recipient(id_number(birth="19500101"), benefits=[benefit(start_date="2019-05-01")]),
+    )
+    assert registered.status_code == 201, registered.text
+    report = await county.post(
+        "/v1/stop-reports",
+        json={
+            "recipient_id": registered.json()["recipient_id"],
+            "reason": "death",
+            "occurred_on": "2026-03-01",
+            "reported_by": "agency",
+            "suspected": True,
+        },
+    )
+    assert report.status_code == 201, report.text
+    path = f"/v1/verification-cases/{report.json()['case_id']}/resolution"
+
+    def finding(on: str) -> dict[str, str]:
+        return {"outcome": "confirmed_ineligible", "effective_on": on}
+
+    refused = {
+        "1949-12-31": "before_birth",
+        "2019-04-30": "before_benefit_start",
+        "2026-06-11": "effective_in_future",
+    }
+    for on, code in refused.items():
+        response = await county.post(path, json=finding(on))
+        assert (response.status_code, response.json()["code"]) == (422, code), on
+    settled = await county.post(path, json=finding("2026-03-01"))
+    assert settled.status_code == 200, settled.text
+    assert settled.json()["outcome"] == "confirmed_ineligible"
