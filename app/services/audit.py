@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.db import native
 from app.db.base import new_id
+from app.db.keyset import Keyset
 from app.db.models import AuditEntry
 from app.schemas.audit import AuditEntryRead
 from app.schemas.common import Page
-from app.services.pagination import decode_cursor, encode_cursor
+
+_OLDEST_FIRST = Keyset(AuditEntry.at, AuditEntry.id)
 
 
 async def record(
@@ -121,13 +123,8 @@ async def list_entries(
         query = query.where(AuditEntry.at >= since)
     if recipient_id is not None:
         query = query.where(AuditEntry.recipient_id == recipient_id)
-    if cursor is not None:
-        at, last_id = decode_cursor(cursor)
-        query = query.where(tuple_(AuditEntry.at, AuditEntry.id) > tuple_(at, last_id))
-    rows = list(
-        await session.scalars(query.order_by(AuditEntry.at, AuditEntry.id).limit(limit + 1))
-    )
-    page = rows[:limit]
+    rows = list(await session.scalars(_OLDEST_FIRST.query(query, limit, cursor)))
+    page, next_cursor = _OLDEST_FIRST.cut(rows, limit)
     return Page(
         items=[
             AuditEntryRead(
@@ -142,5 +139,5 @@ async def list_entries(
             )
             for row in page
         ],
-        next_cursor=encode_cursor(page[-1].at, page[-1].id) if len(rows) > limit else None,
+        next_cursor=next_cursor,
     )

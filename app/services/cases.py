@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -15,6 +15,7 @@ from app.auth import Principal
 from app.db import locks
 from app.db.base import new_id
 from app.db.filters import in_regions
+from app.db.keyset import Keyset
 from app.db.models import CaseContact, Recipient, VerificationCase
 from app.db.upsert import insert_for
 from app.domain.enums import Role
@@ -28,8 +29,10 @@ from app.schemas.stops import (
     CaseResolutionCreate,
 )
 from app.services import audit, decisions
-from app.services.pagination import decode_cursor, encode_cursor
 from app.services.policies import today
+
+# Cases are listed in the order they were opened.
+_OLDEST_FIRST = Keyset(VerificationCase.opened_at, VerificationCase.id)
 
 
 async def open_case(
@@ -92,21 +95,9 @@ async def list_cases(
         query = query.where(in_regions(VerificationCase.agency_code, prefixes))
     if status is not None:
         query = query.where(VerificationCase.status == status)
-    if cursor is not None:
-        opened_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(VerificationCase.opened_at, VerificationCase.id) > tuple_(opened_at, last_id)
-        )
-    rows = list(
-        await session.scalars(
-            query.order_by(VerificationCase.opened_at, VerificationCase.id).limit(limit + 1)
-        )
-    )
-    page = rows[:limit]
-    return Page(
-        items=[to_case_read(row) for row in page],
-        next_cursor=encode_cursor(page[-1].opened_at, page[-1].id) if len(rows) > limit else None,
-    )
+    rows = list(await session.scalars(_OLDEST_FIRST.query(query, limit, cursor)))
+    page, next_cursor = _OLDEST_FIRST.cut(rows, limit)
+    return Page(items=[to_case_read(row) for row in page], next_cursor=next_cursor)
 
 
 async def get_case(

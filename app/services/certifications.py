@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.keyset import Keyset
 from app.db.models import Certification, Recipient
 from app.domain.enums import Role
 from app.errors import Conflict, NotFound
@@ -19,9 +20,10 @@ from app.services.certification_request import Ingest
 from app.services.certification_store import Stored, to_read
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import FactBook, load_facts
-from app.services.pagination import decode_cursor, encode_cursor
 from app.services.policies import today
 from app.services.recipients import get_recipient
+
+_NEWEST_FIRST = Keyset(Certification.occurred_at, Certification.id, newest_first=True)
 
 
 async def get_certification(
@@ -42,24 +44,10 @@ async def list_certifications(
     """Newest first, keyset-paginated on (occurred_at, id)."""
     recipient = await get_recipient(session, ingest.principal, recipient_id)
     query = select(Certification).where(Certification.recipient_id == recipient.id)
-    if cursor is not None:
-        occurred_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(Certification.occurred_at, Certification.id) < tuple_(occurred_at, last_id)
-        )
-    rows = list(
-        await session.scalars(
-            query.order_by(Certification.occurred_at.desc(), Certification.id.desc()).limit(
-                limit + 1
-            )
-        )
-    )
-    page, more = rows[:limit], len(rows) > limit
+    rows = list(await session.scalars(_NEWEST_FIRST.query(query, limit, cursor)))
+    page, next_cursor = _NEWEST_FIRST.cut(rows, limit)
     benefits = _validity(recipient, await load_facts(session, [recipient.id]), ingest)
-    return Page(
-        items=[_to_read(row, benefits) for row in page],
-        next_cursor=encode_cursor(page[-1].occurred_at, page[-1].id) if more else None,
-    )
+    return Page(items=[_to_read(row, benefits) for row in page], next_cursor=next_cursor)
 
 
 async def revoke_certification(

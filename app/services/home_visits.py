@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.db import locks, native
 from app.db.base import new_id
 from app.db.filters import in_regions
+from app.db.keyset import Keyset
 from app.db.models import Certification, HomeVisitRequest, VerificationCase
 from app.domain.enums import BenefitType, CertificationResult, Channel, Role
 from app.domain.policy import PolicyBook
@@ -36,7 +37,6 @@ from app.schemas.home_visits import (
 from app.schemas.reporting import OutreachItem, OutreachWhy
 from app.services import audit, decisions, reporting
 from app.services.cases import open_case
-from app.services.pagination import decode_cursor, encode_cursor
 from app.services.personal_data import CONTACT_PHONE, seal, unseal
 from app.services.policies import SERVICE_TIMEZONE, today
 from app.services.recipients import get_recipient
@@ -53,6 +53,9 @@ DISABILITY_TYPES = frozenset(
 OUTREACH_MIN_AGE = 80
 # A failed self-service attempt within the last year: they tried and the app did not work.
 FAILED_LOOKBACK_DAYS = 365
+
+
+_OLDEST_FIRST = Keyset(HomeVisitRequest.created_at, HomeVisitRequest.id)
 
 
 async def create_request(
@@ -120,22 +123,9 @@ async def list_requests(
     query = select(HomeVisitRequest).where(*scope)
     if status is not None:
         query = query.where(HomeVisitRequest.status == status)
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(HomeVisitRequest.created_at, HomeVisitRequest.id) > tuple_(created_at, last_id)
-        )
-    rows = list(
-        await session.scalars(
-            query.order_by(HomeVisitRequest.created_at, HomeVisitRequest.id).limit(limit + 1)
-        )
-    )
-    page = rows[:limit]
-    more = len(rows) > limit
-    return Page(
-        items=await to_reads(session, protector, page),
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
-    )
+    rows = list(await session.scalars(_OLDEST_FIRST.query(query, limit, cursor)))
+    page, next_cursor = _OLDEST_FIRST.cut(rows, limit)
+    return Page(items=await to_reads(session, protector, page), next_cursor=next_cursor)
 
 
 def _within(prefixes: list[str]) -> ColumnElement[bool]:

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Select, select, tuple_, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.keyset import Keyset
 from app.db.models import OutboxEvent, Webhook, WebhookDelivery
 from app.domain.enums import Role
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -21,11 +22,14 @@ from app.schemas.common import Page
 from app.schemas.webhooks import DeliveryRead, DeliveryStatus, WebhookCreate, WebhookRead
 from app.services.egress import EgressPolicy, EgressRefused
 from app.services.outbox import EventType
-from app.services.pagination import decode_cursor, encode_cursor
 
 # Deliveries nothing will send any more once their webhook is gone.
 _UNSENT = ("pending", "parked")
 CANCELLED_ERROR = "cancelled: the webhook was deleted"
+
+
+_HOOKS = Keyset(Webhook.created_at, Webhook.id)
+_DELIVERIES = Keyset(WebhookDelivery.created_at, WebhookDelivery.id, newest_first=True)
 
 
 async def create_webhook(
@@ -67,17 +71,9 @@ async def list_webhooks(
     query = select(Webhook).where(Webhook.deleted_at.is_(None))
     if principal.role is not Role.ADMIN:
         query = query.where(Webhook.client_id == principal.client_id)
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(tuple_(Webhook.created_at, Webhook.id) > tuple_(created_at, last_id))
-    rows = list(
-        await session.scalars(query.order_by(Webhook.created_at, Webhook.id).limit(limit + 1))
-    )
-    page = rows[:limit]
-    return Page(
-        items=[to_webhook_read(row) for row in page],
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
-    )
+    rows = list(await session.scalars(_HOOKS.query(query, limit, cursor)))
+    page, next_cursor = _HOOKS.cut(rows, limit)
+    return Page(items=[to_webhook_read(row) for row in page], next_cursor=next_cursor)
 
 
 async def get_webhook(
@@ -115,24 +111,11 @@ async def list_deliveries(
     query = _deliveries().where(WebhookDelivery.webhook_id == hook.id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(WebhookDelivery.created_at, WebhookDelivery.id) < tuple_(created_at, last_id)
-        )
-    rows = list(
-        await session.execute(
-            query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(
-                limit + 1
-            )
-        )
-    )
-    page = rows[:limit]
+    rows = list(await session.execute(_DELIVERIES.query(query, limit, cursor)))
+    page, next_cursor = _DELIVERIES.cut(rows, limit, entity=lambda row: row[0])
     return Page(
         items=[to_delivery_read(delivery, event_type) for delivery, event_type in page],
-        next_cursor=(
-            encode_cursor(page[-1][0].created_at, page[-1][0].id) if len(rows) > limit else None
-        ),
+        next_cursor=next_cursor,
     )
 
 
