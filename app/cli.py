@@ -9,11 +9,14 @@ import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.domain.policy import PolicyError
 from app.errors import AppError
 from app.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -219,17 +222,11 @@ def _import_columns() -> tuple[str, ...]:
 def _import_certifications(args: argparse.Namespace) -> int:
     import time
 
-    from app.db.engine import create_engine, create_sessionmaker
-    from app.protection import load_id_protector
     from app.services.imports import ImportSummary, import_certifications
 
-    settings = get_settings()
     if not args.file.is_file():
         print(f"certsvc: no file {args.file}", file=sys.stderr)
         return 1
-    if settings.is_sqlite:
-        _upgrade(settings)
-    protector = load_id_protector(settings)
     rejects = args.rejects or args.file.with_suffix(".rejected.csv")
     started = time.monotonic()
 
@@ -243,16 +240,12 @@ def _import_certifications(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    async def run() -> ImportSummary:
-        engine = create_engine(settings)
-        try:
-            return await import_certifications(
-                create_sessionmaker(engine), protector, args.file, rejects, args.client, progress
-            )
-        finally:
-            await engine.dispose()
+    async def run(runtime: Runtime) -> ImportSummary:
+        return await import_certifications(
+            runtime.sessions, runtime.protector, args.file, rejects, args.client, progress
+        )
 
-    summary = asyncio.run(run())
+    summary = run_with(run)
     elapsed = time.monotonic() - started
     print(file=sys.stderr)
     print(
@@ -268,25 +261,15 @@ def _import_certifications(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from app.db.engine import create_engine, create_sessionmaker
-    from app.domain.policy import load_policies
     from app.services.policies import today
     from app.services.sweep import SweepSummary, sweep
 
-    settings = get_settings()
-    if settings.is_sqlite:
-        _upgrade(settings)
-    policies = load_policies()
     on = args.on or today()
 
-    async def run() -> SweepSummary:
-        engine = create_engine(settings)
-        try:
-            return await sweep(create_sessionmaker(engine), policies, on, args.agency_code)
-        finally:
-            await engine.dispose()
+    async def run(runtime: Runtime) -> SweepSummary:
+        return await sweep(runtime.sessions, runtime.policies, on, args.agency_code)
 
-    summary = asyncio.run(run())
+    summary = run_with(run)
     events = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.events.items()))
     print(
         f"swept {summary.benefits} benefits on {on}: events {events or 'none'}; "
@@ -296,31 +279,17 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from app.db.engine import create_engine, create_sessionmaker
-    from app.domain.policy import load_policies
     from app.services.policies import today
     from app.services.report import Report, build_report, write_csv, write_xlsx
 
-    settings = get_settings()
-    if settings.is_sqlite:
-        _upgrade(settings)
-    policies = load_policies()
     on = args.on or today()
     output = args.output or Path(f"report-{args.agency_code}-{on}.{args.format}")
 
-    async def run() -> Report:
-        engine = create_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                return await build_report(session, policies, args.agency_code, on)
-        finally:
-            await engine.dispose()
+    async def run(runtime: Runtime) -> Report:
+        async with runtime.sessions() as session, session.begin():
+            return await build_report(session, runtime.policies, args.agency_code, on)
 
-    try:
-        report = asyncio.run(run())
-    except AppError as exc:
-        print(f"certsvc: {exc.detail or exc.title}", file=sys.stderr)
-        return 1
+    report = run_with(run)
     (write_xlsx if args.format == "xlsx" else write_csv)(report, output)
     print(f"wrote {output}: {len(report.rows)} counties")
     return 0
@@ -348,14 +317,8 @@ def _positive(text: str) -> int:
 def _rekey(args: argparse.Namespace) -> int:
     import time
 
-    from app.db.engine import create_engine, create_sessionmaker
-    from app.protection import load_id_protector
     from app.services.rekey import RekeySummary, rekey
 
-    settings = get_settings()
-    protector = load_id_protector(settings)
-    if settings.is_sqlite:
-        _upgrade(settings)
     verb = "to rewrite" if args.check else "rewritten"
     started = time.monotonic()
 
@@ -368,21 +331,17 @@ def _rekey(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    async def run() -> RekeySummary:
-        engine = create_engine(settings)
-        try:
-            return await rekey(
-                create_sessionmaker(engine),
-                protector,
-                batch_size=args.batch_size,
-                after=args.after,
-                check_only=args.check,
-                progress=progress,
-            )
-        finally:
-            await engine.dispose()
+    async def run(runtime: Runtime) -> RekeySummary:
+        return await rekey(
+            runtime.sessions,
+            runtime.protector,
+            batch_size=args.batch_size,
+            after=args.after,
+            check_only=args.check,
+            progress=progress,
+        )
 
-    summary = asyncio.run(run())
+    summary = run_with(run)
     print(file=sys.stderr)
     print(
         f"recipients {summary.recipients}: {verb} {summary.recipients_rewritten}, unreadable "
@@ -417,28 +376,34 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_session(work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-    """Run one unit of work in one committed transaction; report AppErrors as one line."""
-    from app.db.engine import create_engine, create_sessionmaker
-    from app.errors import AppError
+def run_with(work: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
+    """Run a command's work on the composition root (`app/runtime.py`), the embedded SQLite
+    database migrated first; an AppError ends the command with one line and exit status 1."""
+    from app.runtime import Runtime
 
     settings = get_settings()
     if settings.is_sqlite:
         _upgrade(settings)
 
     async def run() -> T:
-        engine = create_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with Runtime.open(settings) as runtime:
+            return await work(runtime)
 
     try:
         return asyncio.run(run())
     except AppError as exc:
         print(f"certsvc: {exc.detail or exc.title}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _with_session(work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run one unit of work in one committed transaction (its single commit point)."""
+
+    async def in_transaction(runtime: Runtime) -> T:
+        async with runtime.sessions() as session, session.begin():
+            return await work(session)
+
+    return run_with(in_transaction)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access import verify_routes
 from app.auth import PrincipalCache
-from app.db.engine import SessionMaker, create_engine, create_sessionmaker
-from app.db.read_pool import ReadPool, create_read_pool
+from app.db.engine import SessionMaker
+from app.db.read_pool import ReadPool
 from app.deps import get_principal, get_reading_call
 from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
@@ -34,6 +34,7 @@ from app.routers import (
     stops,
     webhooks,
 )
+from app.runtime import Runtime
 from app.services.egress import EgressPolicy
 from app.settings import Settings, get_settings
 
@@ -63,23 +64,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
-        own_engine = engine is None
-        active = engine or create_engine(settings)
-        read_pool = await create_read_pool(settings)
-        try:
+        async with Runtime.open(
+            settings, engine=engine, policies=policies, protector=protector, read_pool=True
+        ) as runtime:
             yield State(
-                settings=settings,
-                engine=active,
-                sessionmaker=create_sessionmaker(active),
-                protector=protector,
-                policies=policies,
-                read_pool=read_pool,
+                settings=runtime.settings,
+                engine=runtime.engine,
+                sessionmaker=runtime.sessions,
+                protector=runtime.protector,
+                policies=runtime.policies,
+                read_pool=runtime.read_pool,
             )
-        finally:
-            if read_pool is not None:
-                await read_pool.close()
-            if own_engine:
-                await active.dispose()
 
     app = FastAPI(
         title="certsvc",
