@@ -385,6 +385,8 @@ class BenefitState(Base):
     reason: Mapped[str] = mapped_column(String(40))
     payable: Mapped[bool]
     valid_through: Mapped[date | None]
+    # app.domain.progress.Standing on swept_on; None in rows swept before revision 0016.
+    standing: Mapped[str | None] = mapped_column(String(32))
     swept_on: Mapped[date]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
@@ -31,9 +30,8 @@ from app.db.engine import SessionMaker
 from app.db.filters import in_regions
 from app.db.models import Benefit, Recipient
 from app.domain.eligibility import Eligibility
-from app.domain.enums import EligibilityStatus
-from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
+from app.domain.progress import Standing, standing_of
 from app.domain.reasons import LACK_OF_CERTIFICATION
 from app.errors import Unprocessable
 from app.protection import IdProtector
@@ -52,32 +50,6 @@ RECIPIENTS_PER_CHUNK = 1000
 # few due benefits would otherwise make one page evaluate the whole region).
 MAX_SCANNED_PER_PAGE = 20_000
 _AFTER_ALL = uuid.UUID(int=(1 << 128) - 1)
-
-
-class Standing(StrEnum):
-    """Where a benefit stands for reporting: the engine's status, with eligible split by
-    whether its next due date falls within the policy's reminder lead time."""
-
-    VALID = "valid"
-    DUE = "due"
-    SUSPENDED = EligibilityStatus.SUSPENDED.value
-    STOPPED = EligibilityStatus.STOPPED.value
-    AWAITING = EligibilityStatus.AWAITING_FIRST_CERTIFICATION.value
-    NOT_REQUIRED = EligibilityStatus.NOT_REQUIRED.value
-
-
-def standing_of(answer: Eligibility, on: date, lead_months: int) -> Standing:
-    if answer.status is not EligibilityStatus.ELIGIBLE:
-        return Standing(answer.status.value)
-    # "提前1个月督促": due from the first day of the last `lead` months of validity, and still
-    # due while overdue but payable (grace before enforcement, a moratorium).
-    if answer.next_due is not None and answer.next_due < due_bound(on, lead_months):
-        return Standing.DUE
-    return Standing.VALID
-
-
-def due_bound(on: date, lead_months: int) -> date:
-    return (Month.of(on) + lead_months).first_day
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,9 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db.filters import in_regions
 from app.db.models import Benefit, BenefitState, Certification
-from app.domain.enums import Channel, EligibilityStatus
+from app.domain.enums import Channel
 from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
+from app.domain.progress import Standing
 from app.errors import Conflict
 from app.schemas.reporting import (
     FirstCertificationProgress,
@@ -37,9 +39,7 @@ from app.schemas.reporting import (
 from app.services.reporting import (
     RECIPIENTS_PER_CHUNK,
     Scan,
-    Standing,
     custom_plans,
-    due_bound,
     judge,
     prepare,
     region_policy,
@@ -62,7 +62,7 @@ async def stats(
     policy = region_policy(policies, prefix, on)
     region = in_regions(Benefit.agency_code, [prefix])
     await custom_plans(session)
-    swept = await _swept_counts(session, policy, region, on)
+    swept = await _swept_counts(session, region, on)
     unswept = swept.pop(_UNSWEPT, 0)
     if unswept > STATS_MAX_EVALUATED:
         raise Conflict(
@@ -100,35 +100,24 @@ async def stats(
 _UNSWEPT = "unswept"
 
 
+# No snapshot of the day, or one written before the sweep stored standings (revision 0016).
+_unswept = or_(BenefitState.benefit_id.is_(None), BenefitState.standing.is_(None))
+
+
 def _state_of(on: date) -> ColumnElement[bool]:
     """The join to a benefit's sweep answer for ``on``."""
     return and_(BenefitState.benefit_id == Benefit.id, BenefitState.swept_on == on)
 
 
 async def _swept_counts(
-    session: AsyncSession, policy: Policy, region: ColumnElement[bool], on: date
+    session: AsyncSession, region: ColumnElement[bool], on: date
 ) -> Counter[str]:
-    """One pass over the region: the snapshot's answers for ``on``, split as `standing_of`
-    splits the engine's (an eligible benefit's next due date is its valid_through, else its
-    window's first deadline), and how many benefits have no answer for ``on`` (``unswept``)."""
-    deadline = case(
-        *(
-            (
-                Benefit.benefit_type.in_(list(window.benefit_types)),
-                window.first_certification_deadline,
-            )
-            for window in policy.first_certification
-        )
-    )
-    next_due = func.coalesce(BenefitState.valid_through, deadline)
-    bound = due_bound(on, policy.reminder_lead_months)
-    eligible = case(
-        (next_due < bound, literal(Standing.DUE.value)), else_=literal(Standing.VALID.value)
-    )
+    """One pass over the region: the standings the sweep stored for ``on`` (computed by
+    `app.domain.progress.standing_of` from the engine's answers), and how many benefits have
+    none for ``on`` (``unswept``)."""
     bucket = case(
-        (BenefitState.benefit_id.is_(None), literal(_UNSWEPT)),
-        (BenefitState.status == EligibilityStatus.ELIGIBLE.value, eligible),
-        else_=BenefitState.status,
+        (_unswept, literal(_UNSWEPT)),
+        else_=BenefitState.standing,
     ).label("bucket")
     # Grouped through a subquery: PostgreSQL cannot match a GROUP BY expression to the select
     # list when both carry bound parameters.
@@ -155,7 +144,7 @@ async def _evaluate_unswept(
     unswept = (
         select(Benefit.recipient_id, Benefit.id)
         .outerjoin(BenefitState, _state_of(scan.on))
-        .where(region, BenefitState.benefit_id.is_(None))
+        .where(region, _unswept)
     )
     pairs = (await session.execute(unswept)).all()
     wanted = {benefit_id for _, benefit_id in pairs}

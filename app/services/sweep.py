@@ -25,6 +25,7 @@ from app.domain.eligibility import Eligibility
 from app.domain.enums import EligibilityStatus
 from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
+from app.domain.progress import due_within_lead, standing_of
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient
 from app.services.facts import load_facts
@@ -126,7 +127,7 @@ async def _sweep_chunk(
                     on,
                 )
                 summary.cases_opened += opened
-            await _record_state(session, benefit.id, answer, on, now)
+            await _record_state(session, benefit.id, answer, on, policy.reminder_lead_months, now)
 
 
 def transitions(
@@ -149,20 +150,26 @@ def transitions(
     if (
         answer.payable
         and answer.valid_through is not None
-        and Month.of(answer.valid_through) - Month.of(on) < policy.reminder_lead_months
+        and due_within_lead(answer.valid_through, on, policy.reminder_lead_months)
     ):
         found.append((EventType.DUE_SOON, f"due_soon:{benefit_id}:{answer.valid_through}"))
     return found
 
 
 async def _record_state(
-    session: AsyncSession, benefit_id: uuid.UUID, answer: Eligibility, on: date, now: datetime
+    session: AsyncSession,
+    benefit_id: uuid.UUID,
+    answer: Eligibility,
+    on: date,
+    lead_months: int,
+    now: datetime,
 ) -> None:
     values = {
         "status": answer.status.value,
         "reason": str(answer.reason),
         "payable": answer.payable,
         "valid_through": answer.valid_through,
+        "standing": standing_of(answer, on, lead_months).value,
         "swept_on": on,
         "updated_at": now,
     }

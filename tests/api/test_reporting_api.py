@@ -291,6 +291,7 @@ async def test_stats_read_the_sweep_snapshot_and_decide_only_what_it_lacks(
                 payable=answer["payable"],
                 valid_through=answer["valid_through"]
                 and date.fromisoformat(answer["valid_through"]),
+                standing=_standing(answer, ON),
                 swept_on=date.fromisoformat(ON),
             )
         )
