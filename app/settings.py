@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # The database URL is a transaction-mode pooler (PgBouncer): no prepared statement outlives
+    # its transaction, and single reads run in one (docs/deploy.md, "PgBouncer").
+    db_transaction_pooler: bool = False
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_backdate_days: int = Field(default=90, ge=0)
     # A payment run whose computing process has not beaten its heartbeat for this long may be

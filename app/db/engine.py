@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,19 @@ SessionMaker = async_sessionmaker[AsyncSession]
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     if settings.is_sqlite:
         return _sqlite_engine(settings.database_url, **overrides)
-    connect_args = {
+    connect_args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout_seconds,
         "command_timeout": settings.db_statement_timeout_seconds,
         "server_settings": {"application_name": "certsvc"},
     }
+    if settings.db_transaction_pooler:
+        # Behind PgBouncer in transaction mode each transaction may run on another server
+        # connection: SQLAlchemy's statement cache would find names that are not there, and
+        # asyncpg's numbered names would collide with another client's ("__asyncpg_stmt_1__
+        # already exists"). Prepare afresh, under a name no other client uses.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
     options: dict[str, Any] = {
         # Bound values never reach logs or error text, whatever they hold.
         "hide_parameters": True,
@@ -48,6 +57,10 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         dbapi_connection.driver_connection.terminate()
 
     return engine
+
+
+def _unique_statement_name() -> str:
+    return f"__certsvc_{uuid.uuid4().hex}__"
 
 
 def ensure_sqlite_folder(url: str) -> None:

@@ -65,8 +65,11 @@ class ReadPool:
 
 async def create_read_pool(settings: Settings) -> ReadPool | None:
     """The pool on PostgreSQL (None on SQLite): as many connections as the engine's base pool,
-    with the engine's timeouts."""
-    if settings.is_sqlite:
+    with the engine's timeouts. None behind a transaction-mode pooler too: there the pooler
+    pools, and a request that holds a transaction while it reads through a second connection
+    could wait for a server connection that the requests it waits behind hold (reads go
+    through the request's own connection instead)."""
+    if settings.is_sqlite or settings.db_transaction_pooler:
         return None
     url = make_url(settings.database_url).set(drivername="postgresql")
     pool = await asyncpg.create_pool(

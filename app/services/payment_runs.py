@@ -74,10 +74,15 @@ class RunOptions:
 
     lease: timedelta = timedelta(seconds=300)
     span_benefits: int = 10_000
+    pooled: bool = False  # behind a transaction-mode pooler (settings.db_transaction_pooler)
 
     @classmethod
     def of(cls, settings: Settings) -> RunOptions:
-        return cls(timedelta(seconds=settings.run_lease_seconds), settings.run_span_benefits)
+        return cls(
+            timedelta(seconds=settings.run_lease_seconds),
+            settings.run_span_benefits,
+            settings.db_transaction_pooler,
+        )
 
 
 async def create_run(
@@ -205,7 +210,9 @@ async def _compute(
     engine: AsyncEngine = sessions.kw["bind"]
     span = options.span_benefits
     if engine.dialect.name == "postgresql":
-        await _decide_on_postgres(engine, policies, tally, Scope(scope, known_at), on, span)
+        await _decide_on_postgres(
+            engine, policies, tally, Scope(scope, known_at), on, span, pooled=options.pooled
+        )
     else:
         await _decide_in_process(sessions, policies, tally, Scope(scope, known_at), on, span)
     async with sessions() as session, session.begin():
@@ -253,6 +260,8 @@ async def _decide_on_postgres(
     scope: Scope,
     on: date,
     span_benefits: int,
+    *,
+    pooled: bool = False,
 ) -> None:
     """Export a snapshot, plan the spans, and decide them in worker processes (a big run) or
     here, in a thread (a small one). Pages are hashed in span order either way."""
@@ -280,6 +289,7 @@ async def _decide_on_postgres(
                 policies,
                 on,
                 scope.known_at,
+                pooled,
             )
             await run_workers.decide_in_workers(spec, spans, tally.stored)
 

@@ -58,6 +58,7 @@ class WorkerSpec:
     policies: PolicyBook
     on: date
     known_at: datetime
+    pooled: bool = False  # behind a transaction-mode pooler: no asyncpg statement cache
 
 
 class WorkerFailed(RuntimeError):
@@ -160,14 +161,17 @@ def _write(stream: IO[bytes], message: object) -> None:
 
 
 async def _open(spec: WorkerSpec) -> SpanWork:
-    settings = {
-        "application_name": "certsvc-run",
-        "idle_in_transaction_session_timeout": _IDLE_IN_TRANSACTION,
-    }
-    reader = await asyncpg.connect(spec.dsn, server_settings=settings)
+    # Set per transaction, not at connect: a transaction-mode pooler (PgBouncer) refuses
+    # startup parameters other than the application name.
+    settings = {"application_name": "certsvc-run"}
+    cache = {"statement_cache_size": 0} if spec.pooled else {}
+    reader = await asyncpg.connect(spec.dsn, server_settings=settings, **cache)
     await reader.transaction(isolation="repeatable_read", readonly=True).start()
     await begin_snapshot(reader, spec.snapshot)
-    writer = await asyncpg.connect(spec.dsn, server_settings=settings)
+    await reader.execute(
+        f"SET LOCAL idle_in_transaction_session_timeout = '{_IDLE_IN_TRANSACTION}'"
+    )
+    writer = await asyncpg.connect(spec.dsn, server_settings=settings, **cache)
     decider = RunDecider(
         spec.claim.run_id, spec.policies, spec.on, spec.known_at, spec.run.moratoria
     )
