@@ -169,7 +169,12 @@ async def _open(spec: WorkerSpec) -> SpanWork:
     await begin_snapshot(reader, spec.snapshot)
     writer = await asyncpg.connect(spec.dsn, server_settings=settings)
     decider = RunDecider(
-        spec.claim.run_id, spec.policies, spec.on, spec.known_at, spec.run.moratoria
+        spec.claim.run_id,
+        spec.policies,
+        spec.on,
+        spec.known_at,
+        spec.run.moratoria,
+        spec.run.prior.stored,
     )
     return SpanWork(reader, writer, spec.claim, spec.run, decider)
 
