@@ -16,11 +16,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
 from app.domain.enums import Role
 from app.domain.months import Month, month_range
+from app.services import payment_runs
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
 
@@ -128,6 +130,26 @@ async def test_a_re_run_replaces_the_older_run_and_back_pay_is_not_listed_twice(
     assert first["back_pay_months"] == again["back_pay_months"] == ["2026-05", "2026-06", "2026-07"]
     assert (await office.run("2026-09", "14"))[bid]["back_pay_months"] == []
     assert (await office.run("2026-10", "14"))[bid]["back_pay_months"] == []
+
+
+async def test_worker_processes_reconcile_back_pay_as_the_api_process_does(
+    committing_api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a big run's spans are decided in worker processes, each reading the
+    stored runs' items for its own span: the same back pay, span by span."""
+    if database.backend != "postgresql":
+        pytest.skip("worker processes decide runs on PostgreSQL only")
+    office = await Office(committing_api, database).open()
+    _, bid = await _overdue_then_certified_after_the_run(office)
+    office.api.set_now("2026-08-01T10:00:00+08:00")
+    others = [(await office.register("140402", "resident_pension"))[1] for _ in range(3)]
+    here = await office.run("2026-08", "14")
+    monkeypatch.setattr(payment_runs, "POOL_MIN_ITEMS", 0)
+    monkeypatch.setattr(database.settings, "run_span_benefits", 1)
+    there = await office.run("2026-08", "14", day=11, new=True)
+    assert there[bid]["back_pay_months"] == ["2026-05", "2026-06", "2026-07"]
+    for benefit_id in [bid, *others]:
+        assert there[benefit_id]["back_pay_months"] == here[benefit_id]["back_pay_months"]
 
 
 async def test_a_run_completed_after_the_next_one_began_is_reconciled_by_the_one_after(
