@@ -87,7 +87,7 @@ class Office:
     async def answer(self, rid: str, bid: str, on: str) -> dict[str, Any]:
         found = await self.payment.get(f"/v1/recipients/{rid}/eligibility", params={"on": on})
         assert found.status_code == 200, found.text
-        answers = {b["benefit_id"]: b for b in found.json()["benefits"]}
+        answers: dict[str, dict[str, Any]] = {b["benefit_id"]: b for b in found.json()["benefits"]}
         return answers[bid]
 
 
