@@ -1,7 +1,7 @@
 """Index of payment-run items that were not a plain payment, for back-pay reconciliation
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
