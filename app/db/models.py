@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, new_id, str_enum, utcnow
@@ -277,10 +286,23 @@ class PaymentRun(Base):
     error: Mapped[str | None] = mapped_column(String(500))
 
 
+UNSETTLED_ITEMS = "NOT payable OR CAST(back_pay_months AS TEXT) <> '[]'"
+
+
 class PaymentRunItem(Base):
     """One benefit's decision in a run, in the order the run serves it."""
 
     __tablename__ = "payment_run_items"
+    # Only the items back-pay reconciliation reads (migration 0013, app/services/run_ledger.py).
+    __table_args__ = (
+        Index(
+            "ix_payment_run_items_unsettled",
+            "benefit_id",
+            "run_id",
+            postgresql_where=text(UNSETTLED_ITEMS),
+            sqlite_where=text(UNSETTLED_ITEMS),
+        ),
+    )
 
     run_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("payment_runs.id", ondelete="CASCADE"), primary_key=True

@@ -43,6 +43,7 @@ __all__ = [
     "Reason",
     "RecipientFacts",
     "evaluate_eligibility",
+    "months_paid",
 ]
 
 S = EligibilityStatus
@@ -379,14 +380,7 @@ def _full(
     terms = setup.terms
     cycle = terms.cycle
     window = terms.window
-    month = month_of(on)
-    earliest = findings.earliest_month()
-    enforcement = month_at(setup.enforcement)
-    start = max(
-        month_of(benefit.start_date),
-        enforcement if earliest is None else min(enforcement, earliest),
-    )
-    begin = min(start, month)
+    begin = _first_walked(setup, benefit, findings, on)
     covers = _covers(counted, cycle, findings, setup.tz)
     states = simulate(terms, covers, findings, begin, on)
     last = _newest(counted)
@@ -421,6 +415,39 @@ def _full(
         resumed_after(states),
         state.stop.on if stopped and state.stop is not None else None,
     )
+
+
+def _first_walked(setup: _Setup, benefit: BenefitFacts, findings: Findings, on: date) -> Month:
+    """The first month anything could withhold: the benefit's start, not before enforcement
+    unless a finding reaches further back, and never after ``on``'s month."""
+    earliest = findings.earliest_month()
+    enforcement = month_at(setup.enforcement)
+    start = max(
+        month_of(benefit.start_date),
+        enforcement if earliest is None else min(enforcement, earliest),
+    )
+    return min(start, month_of(on))
+
+
+def months_paid(
+    benefit: BenefitFacts,
+    recipient: RecipientFacts,
+    certifications: Iterable[CertificationFact],
+    policy: Policy,
+    on: date,
+    known_at: datetime | None = None,
+    *,
+    events: LifeEvents = NO_EVENTS,
+) -> frozenset[Month]:
+    """The months through ``on``'s that are paid, in their own month or later as back pay, as
+    known at ``known_at``: with hindsight, each past month judged at its last day. A payment
+    run compares this with what the stored runs did (docs/policy.md §7.5). Nothing for a
+    benefit whose withheld months are not paid back (unapproved, or ``back_pay = false``)."""
+    setup, certs, findings = _prepare(benefit, recipient, certifications, policy, known_at, events)
+    if not setup.owed:
+        return frozenset()
+    begin = _first_walked(setup, benefit, findings, on)
+    return frozenset(paid_months(_history(setup, certs, findings, begin, on, known_at)))
 
 
 def _history(

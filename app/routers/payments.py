@@ -110,7 +110,9 @@ async def get_payment_run_items(
     principal: PrincipalDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """NDJSON whose SHA-256 is the run's digest; `Accept: text/csv` gives CSV."""
+    """NDJSON whose SHA-256 is the run's digest; `Accept: text/csv` gives CSV. An item's
+    `back_pay_months` are the months this run pays back: reconciled against the earlier
+    completed runs, so each month is paid back once across runs (docs/policy.md §7.5)."""
     await runs.require_complete(session, principal, run_id)
     sessions = request.state.sessionmaker
     if accept and "text/csv" in accept:

@@ -269,10 +269,12 @@ async def _decide_on_postgres(
         holder = await _driver_connection(holding)
         async with holder.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await begin_snapshot(holder, None)
-            run, spans = await plan(holder, scope, span_benefits)
+            run, spans = await plan(holder, scope, Month.of(on), span_benefits)
             planned = sum(span.items for span in spans)
             await tally.planned(planned)
-            decider = RunDecider(tally.run_id, policies, on, scope.known_at, run.moratoria)
+            decider = RunDecider(
+                tally.run_id, policies, on, scope.known_at, run.moratoria, run.prior.stored
+            )
             if planned < POOL_MIN_ITEMS or run_workers.WORKERS < 2:
                 async with engine.connect() as writing:
                     work = SpanWork(
@@ -314,9 +316,11 @@ async def _decide_in_process(
     answering), each written in its own transaction."""
     seq = page = 0
     engine = sessions.kw["bind"]
-    async with reading(engine, scope.prefix, scope.known_at, span_benefits) as reader:
+    async with reading(engine, scope.prefix, Month.of(on), scope.known_at, span_benefits) as reader:
         await tally.planned(reader.planned)
-        decider = RunDecider(tally.run_id, policies, on, scope.known_at, reader.moratoria)
+        decider = RunDecider(
+            tally.run_id, policies, on, scope.known_at, reader.moratoria, reader.prior.stored
+        )
         async for chunk in reader.chunks():
             decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
             body = b"".join(decided.lines)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Final
 
 import orjson
@@ -24,6 +25,7 @@ from app.domain.eligibility import (
     CertificationFact,
     RecipientFacts,
     evaluate_eligibility,
+    months_paid,
 )
 from app.domain.enums import BenefitType, Channel, EligibilityStatus, Residence
 from app.domain.events import (
@@ -33,14 +35,16 @@ from app.domain.events import (
     ResumptionStepFact,
     StopEventFact,
 )
+from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
+from app.domain.run_back_pay import RunLedger, StoredRuns, run_back_pay
 from app.errors import AppError
 from app.services.policies import policy_for
 
 # The order the columns are read in; tuples keep a million rows cheap.
 # (recipient_id, benefit_id, benefit_type, agency_code, start_date, approved, external_ref,
-#  funeral_subsidy_area), ordered by recipient, then by registration (created_at, id).
-BenefitRow = tuple[str, str, str, str, date, bool, str | None, bool | None]
+#  funeral_subsidy_area, created_at), ordered by recipient, then by registration (created_at, id).
+BenefitRow = tuple[str, str, str, str, date, bool, str | None, bool | None, datetime]
 # (residence, emergency_contacts) by recipient id.
 RecipientRow = tuple[str, int]
 # (recipient_id, certification_id, channel, occurred_at, recorded_at, revoked_at): counted only.
@@ -119,6 +123,8 @@ class Chunk:
     stops: Iterable[tuple[str, StopEventFact]] = ()
     cases: Iterable[tuple[str, CaseFact]] = ()
     steps: Iterable[tuple[str, ResumptionStepFact]] = ()
+    # By benefit id: what the stored runs withheld or paid back (only benefits with any).
+    ledgers: Mapping[str, RunLedger] = field(default_factory=dict)
 
 
 # A decided item as a typed row of payment_run_items, in `ITEM_COLUMNS` order; the month lists
@@ -150,7 +156,8 @@ class _Events:
 
 
 class RunDecider:
-    """Decides chunks for one run: one policy book, decision day, instant and moratoria."""
+    """Decides chunks for one run: one policy book, decision day, instant and moratoria, and
+    the stored runs its back pay is reconciled against (`run_back_pay`)."""
 
     def __init__(
         self,
@@ -159,12 +166,14 @@ class RunDecider:
         on: date,
         known_at: datetime,
         moratoria: Sequence[MoratoriumFact],
+        runs: StoredRuns | None = None,
     ) -> None:
         self.run_id = run_id
         self.policies = policies
         self.on = on
         self.known_at = known_at
         self.moratoria = tuple(moratoria)
+        self.runs = runs or StoredRuns()
         # A recipient with no stop, case or step: `Facts.events` gives this value for it.
         self.quiet = LifeEvents(moratoria=self.moratoria)
         # `policy` fills both: a found policy in the first, a refusal in the second.
@@ -216,6 +225,8 @@ class RunDecider:
         recipient_events = quiet
         last_record: datetime | None = None
         payable = withheld = stopped_count = 0
+        # None without stored runs: then the point answer's back pay stands as it is.
+        ledgers = chunk.ledgers if self.runs else None
         for (
             rid,
             bid,
@@ -225,6 +236,7 @@ class RunDecider:
             approved,
             external_ref,
             funeral,
+            registered_at,
         ) in chunk.benefits:
             if rid != current:
                 current = rid
@@ -248,6 +260,12 @@ class RunDecider:
             status = answer.status
             reason = answer.reason
             months = answer.back_pay_months
+            if ledgers is not None and (months or bid in ledgers):
+                months = self._reconciled(
+                    months, ledgers.get(bid), registered_at,
+                    BenefitFacts(bid, types[btype], agency, start, approved, funeral),
+                    facts, certs, policy, recipient_events,
+                )  # fmt: skip
             back_pay = [str(month) for month in months] if months else no_months
             months = answer.overpaid_months
             overpaid = [str(month) for month in months] if months else no_months
@@ -295,6 +313,31 @@ class RunDecider:
                 withheld += 1
         decided.payable, decided.withheld, decided.stopped = payable, withheld, stopped_count
         return decided
+
+    def _reconciled(
+        self,
+        listed: tuple[Month, ...],
+        ledger: RunLedger | None,
+        registered_at: datetime,
+        benefit: BenefitFacts,
+        recipient: RecipientFacts,
+        certifications: Sequence[CertificationFact],
+        policy: Policy,
+        events: LifeEvents,
+    ) -> tuple[Month, ...]:
+        """The point answer's back pay, reconciled against the stored runs."""
+        paid_now = partial(
+            months_paid,
+            benefit,
+            recipient,
+            certifications,
+            policy,
+            self.on,
+            self.known_at,
+            events=events,
+        )
+        month = self.on.year * 12 + self.on.month - 1
+        return run_back_pay(month, listed, ledger, self.runs, registered_at, paid_now)
 
     def _certifications(
         self, chunk: Chunk

@@ -12,7 +12,7 @@ still give the same lines in the same places.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,7 +29,9 @@ from app.domain.events import (
     StopEventFact,
     StopReason,
 )
+from app.domain.months import Month
 from app.domain.regions import prefix_bounds
+from app.services import run_ledger
 from app.services.run_compute import (
     ITEM_COLUMNS,
     BenefitRow,
@@ -83,7 +85,7 @@ FROM numbered GROUP BY before / $4 ORDER BY first
 # or the span's recipient ids), so its plan cannot turn into a scan of a whole table.
 _BENEFITS = """
 SELECT b.recipient_id::text, b.id::text, b.benefit_type, b.agency_code, b.start_date,
-       b.approved, b.external_ref, b.funeral_subsidy_area
+       b.approved, b.external_ref, b.funeral_subsidy_area, b.created_at
 FROM benefits b
 WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3
   AND b.recipient_id >= $4::uuid AND b.recipient_id <= $5::uuid
@@ -122,12 +124,14 @@ _ANY_EVENTS = {
 
 @dataclass(frozen=True, slots=True)
 class RunInput:
-    """What every span of a run shares: its scope, the moratoria, and which kinds of events
-    exist at all (a kind with no row is not asked for span by span)."""
+    """What every span of a run shares: its scope, the moratoria, which kinds of events
+    exist at all (a kind with no row is not asked for span by span), and the stored runs its
+    back pay is reconciled against."""
 
     scope: Scope
     moratoria: tuple[MoratoriumFact, ...]
     events: frozenset[str]
+    prior: run_ledger.PriorRuns = field(default_factory=run_ledger.PriorRuns)
 
 
 async def begin_snapshot(connection: asyncpg.Connection, snapshot: str | None) -> str:
@@ -148,7 +152,7 @@ async def begin_snapshot(connection: asyncpg.Connection, snapshot: str | None) -
 
 
 async def plan(
-    connection: asyncpg.Connection, scope: Scope, span_benefits: int
+    connection: asyncpg.Connection, scope: Scope, month: Month, span_benefits: int
 ) -> tuple[RunInput, list[Span]]:
     """The run's shared input and its spans of about ``span_benefits``, in recipient order."""
     rows = await connection.fetch(_PLAN, *scope.bounds(), span_benefits)
@@ -168,7 +172,8 @@ async def plan(
         for row in await connection.fetch(_MORATORIA)
     )
     events = [table for table, query in _ANY_EVENTS.items() if await connection.fetchval(query)]
-    return RunInput(scope, moratoria, frozenset(events)), spans
+    prior = await run_ledger.prior_runs_raw(connection, scope.prefix, month, scope.known_at)
+    return RunInput(scope, moratoria, frozenset(events), prior), spans
 
 
 async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -> Chunk:
@@ -186,6 +191,10 @@ async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -
         chunk.cases = [(row[0], _case(row)) for row in await connection.fetch(_CASES, ids)]
     if "resumption_steps" in run.events:
         chunk.steps = [(row[0], _step(row)) for row in await connection.fetch(_STEPS, ids)]
+    if run.prior.months:
+        chunk.ledgers = await run_ledger.ledgers_raw(
+            connection, run.prior, [row[1] for row in benefits]
+        )
     return chunk
 
 

@@ -39,6 +39,8 @@ from app.db.models import (
 )
 from app.db.run_claims import RunClaim, fence
 from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
+from app.domain.months import Month
+from app.services import run_ledger
 from app.services.facts import moratorium_fact
 from app.services.run_compute import (
     ITEM_COLUMNS,
@@ -57,13 +59,20 @@ class CoreReader:
     """A run's input in chunks of whole recipients, all read in one transaction."""
 
     def __init__(
-        self, connection: AsyncConnection, scope: str, known_at: datetime, chunk_benefits: int
+        self,
+        connection: AsyncConnection,
+        scope: str,
+        month: Month,
+        known_at: datetime,
+        chunk_benefits: int,
     ) -> None:
         self.connection = connection
         self.scope = scope
+        self.month = month
         self.known_at = known_at
         self.chunk_benefits = chunk_benefits
         self.moratoria: list[MoratoriumFact] = []
+        self.prior = run_ledger.PriorRuns()
         self.planned = 0  # benefits in scope in this transaction's snapshot
         # Kinds of facts that have no row at all are not asked for chunk by chunk.
         self._events: dict[str, bool] = {}
@@ -80,6 +89,9 @@ class CoreReader:
             )
         )
         self.moratoria = [moratorium_fact(row) for row in rows]
+        self.prior = await run_ledger.prior_runs(
+            self.connection, self.scope, self.month, self.known_at
+        )
         self.planned = (
             await self.connection.scalar(select(func.count()).select_from(self._in_scope()))
         ) or 0
@@ -108,6 +120,7 @@ class CoreReader:
                 Benefit.approved,
                 Benefit.external_ref,
                 Benefit.funeral_subsidy_area,
+                Benefit.created_at,
             )
             .where(
                 in_regions(Benefit.agency_code, [self.scope]),
@@ -243,19 +256,20 @@ class CoreReader:
             events["stops"],
             events["cases"],
             events["steps"],
+            await run_ledger.ledgers(self.connection, self.prior, [row[1] for row in benefits]),
         )
 
 
 @asynccontextmanager
 async def reading(
-    engine: AsyncEngine, scope: str, known_at: datetime, chunk_benefits: int
+    engine: AsyncEngine, scope: str, month: Month, known_at: datetime, chunk_benefits: int
 ) -> AsyncIterator[CoreReader]:
     """A reader of the run's input inside one read-only transaction, rolled back at the end."""
     async with engine.connect() as opened:
         # On SQLite a deferred BEGIN (app/db/engine.py): a WAL reader that takes no write lock.
         connection = await opened.execution_options(read_only=True)
         async with connection.begin() as transaction:
-            reader = CoreReader(connection, scope, known_at, chunk_benefits)
+            reader = CoreReader(connection, scope, month, known_at, chunk_benefits)
             await reader.start()
             try:
                 yield reader
@@ -278,7 +292,7 @@ def _whole_recipients(rows: list[Any], done: bool) -> tuple[list[Any], list[Any]
 
 
 def _benefit_row(row: Any) -> BenefitRow:
-    return (str(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5], row[6], row[7])
+    return (str(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5], row[6], row[7], row[8])
 
 
 def _slices(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

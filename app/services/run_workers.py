@@ -173,7 +173,12 @@ async def _open(spec: WorkerSpec) -> SpanWork:
     )
     writer = await asyncpg.connect(spec.dsn, server_settings=settings, **cache)
     decider = RunDecider(
-        spec.claim.run_id, spec.policies, spec.on, spec.known_at, spec.run.moratoria
+        spec.claim.run_id,
+        spec.policies,
+        spec.on,
+        spec.known_at,
+        spec.run.moratoria,
+        spec.run.prior.stored,
     )
     return SpanWork(reader, writer, spec.claim, spec.run, decider)
 
