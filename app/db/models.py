@@ -293,7 +293,7 @@ class PaymentRunItem(Base):
     """One benefit's decision in a run, in the order the run serves it."""
 
     __tablename__ = "payment_run_items"
-    # Only the items back-pay reconciliation reads (migration 0013, app/services/run_ledger.py).
+    # Only the items back-pay reconciliation reads (migration 0017, app/services/run_ledger.py).
     __table_args__ = (
         Index(
             "ix_payment_run_items_unsettled",

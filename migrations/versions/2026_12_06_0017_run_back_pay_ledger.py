@@ -1,7 +1,7 @@
 """Index of payment-run items that were not a plain payment, for back-pay reconciliation
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0009"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
