@@ -15,6 +15,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -82,7 +83,14 @@ async def postgres_database() -> AsyncIterator[str | None]:
         _SKIP_REASONS["postgresql"] = reason
         yield None
         return
-    name = f"certsvc_test_{uuid.uuid4().hex[:12]}"
+    async with scratch_postgres("certsvc_test") as url:
+        yield url
+
+
+@asynccontextmanager
+async def scratch_postgres(prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -90,6 +98,16 @@ async def postgres_database() -> AsyncIterator[str | None]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def empty_database(database: Database, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of the test's backend with no schema yet (migration tests), dropped after."""
+    if database.backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    async with scratch_postgres("certsvc_migration") as url:
+        yield url
 
 
 _SKIP_REASONS: dict[str, str] = {}

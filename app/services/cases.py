@@ -30,6 +30,7 @@ from app.schemas.stops import (
 )
 from app.services import audit, decisions
 from app.services.policies import today
+from app.services.recipients import get_recipient
 
 # Cases are listed in the order they were opened.
 _OLDEST_FIRST = Keyset(VerificationCase.opened_at, VerificationCase.id)
@@ -116,14 +117,13 @@ async def get_case(
 
 
 async def _check_effective_on(
-    session: AsyncSession, case: VerificationCase, effective_on: date, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    case: VerificationCase,
+    effective_on: date,
+    now: datetime,
 ) -> None:
-    recipient = await session.scalar(
-        select(Recipient)
-        .where(Recipient.id == case.recipient_id)
-        .options(selectinload(Recipient.benefits))
-    )
-    assert recipient is not None  # a case belongs to a recipient
+    recipient = await get_recipient(session, principal, case.recipient_id)
     concerned = [b for b in recipient.benefits if case.benefit_id in (None, b.id)]
     try:
         check_finding_date(
@@ -168,7 +168,7 @@ async def resolve_case(
 ) -> VerificationCase:
     case = await get_case(session, principal, case_id)
     if resolution.effective_on is not None:
-        await _check_effective_on(session, case, resolution.effective_on, now)
+        await _check_effective_on(session, principal, case, resolution.effective_on, now)
     # Of racing resolutions exactly one settles the case; the others learn which (issue 15).
     await locks.lock_recipient(session, case.recipient_id)
     settled = await locks.settle_open_case(

@@ -4,38 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import asyncpg
-import pytest
 from alembic import command
 from sqlalchemy import insert, select
-from sqlalchemy.engine import make_url
 
 from app.db.engine import create_engine
 from app.db.migrate import alembic_config
 from app.db.models import Recipient
 from app.domain.id_numbers import mask_id_number
-from tests.conftest import ADMIN_URL, Database, _asyncpg_dsn, make_settings
+from tests.conftest import make_settings
 from tests.factories import id_number
-
-
-@pytest.fixture
-async def empty_database(database: Database, tmp_path: Path) -> AsyncIterator[str]:
-    """A database of the test's backend with no schema yet, dropped afterwards."""
-    if database.backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'masks.db'}"
-        return
-    name = f"certsvc_masks_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _masks(url: str, tmp_path: Path) -> list[str]:

@@ -9,15 +9,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.migrate import alembic_config, upgrade_to_head
-from tests.conftest import ADMIN_URL, _asyncpg_dsn, _postgres_reason
+from tests.conftest import _postgres_reason, scratch_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,14 +28,8 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    name = f"certsvc_migration_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_postgres("certsvc_migration") as url:
+        yield url
 
 
 async def _columns_and_names(url: str) -> tuple[set[str], list[str]]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -24,7 +22,7 @@ from app.db.migrate import alembic_config
 from app.protection import load_id_protector
 from app.services.personal_data import CONTACT_PHONE, RECIPIENT_NAME, RECIPIENT_PHONE, unseal
 from app.settings import Settings
-from tests.conftest import ADMIN_URL, Database, _asyncpg_dsn, make_settings
+from tests.conftest import Database, make_settings
 from tests.factories import id_number
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -87,22 +85,6 @@ _SEALED_REQUESTS = sa.table(
     sa.column("id", sa.Uuid()),
     sa.column("contact_phone_ciphertext", sa.LargeBinary()),
 )
-
-
-@pytest.fixture
-async def empty_url(database: Database, tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own, for the backend of ``database``, with nothing in it."""
-    if database.backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
-        return
-    name = f"certsvc_migration_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def migrate(url: str, settings: Settings, revision: str, *, down: bool = False) -> None:
@@ -178,17 +160,17 @@ async def columns(engine: AsyncEngine, table: str) -> set[str]:
 
 
 async def test_the_migration_seals_stored_names_and_phones_and_its_downgrade_restores_them(
-    database: Database, empty_url: str, tmp_path: Path
+    database: Database, empty_database: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path, empty_url)
+    settings = make_settings(tmp_path, empty_database)
     protector = load_id_protector(settings)
-    await migrate(empty_url, settings, "0008")
-    engine = create_async_engine(empty_url)
+    await migrate(empty_database, settings, "0008")
+    engine = create_async_engine(empty_database)
     try:
         stored = await populate_at_0008(engine, settings)
         before = await plain_rows(engine)
 
-        await migrate(empty_url, settings, "0010")
+        await migrate(empty_database, settings, "0010")
         assert not {"name", "phone"} & await columns(engine, "recipients")
         assert "contact_phone" not in await columns(engine, "home_visit_requests")
         async with engine.connect() as connection:
@@ -212,16 +194,16 @@ async def test_the_migration_seals_stored_names_and_phones_and_its_downgrade_res
         ]
         assert requests[0][0] == stored["request"]
         if database.backend == "sqlite":
-            raw = await asyncio.to_thread(Path(make_url(empty_url).database or "").read_bytes)
+            raw = await asyncio.to_thread(Path(make_url(empty_database).database or "").read_bytes)
             for value in [*PEOPLE, CONTACT, "13911112222"]:
                 assert value.encode() not in raw
 
-        await migrate(empty_url, settings, "0008", down=True)
+        await migrate(empty_database, settings, "0008", down=True)
         assert await plain_rows(engine) == before
         assert not {"name_ciphertext", "phone_ciphertext"} & await columns(engine, "recipients")
 
         # And up again: the round trip can be repeated.
-        await migrate(empty_url, settings, "0010")
+        await migrate(empty_database, settings, "0010")
         async with engine.connect() as connection:
             count = await connection.scalar(
                 sa.select(sa.func.count()).where(_SEALED_RECIPIENTS.c.name_ciphertext.is_not(None))
@@ -232,17 +214,17 @@ async def test_the_migration_seals_stored_names_and_phones_and_its_downgrade_res
 
 
 async def test_the_migration_refuses_keys_that_do_not_open_the_stored_id_numbers(
-    database: Database, empty_url: str, tmp_path: Path
+    database: Database, empty_database: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path, empty_url)
-    await migrate(empty_url, settings, "0008")
-    engine = create_async_engine(empty_url)
+    settings = make_settings(tmp_path, empty_database)
+    await migrate(empty_database, settings, "0008")
+    engine = create_async_engine(empty_database)
     try:
         await populate_at_0008(engine, settings)
         before = await plain_rows(engine)
-        wrong = make_settings(tmp_path, empty_url, id_encryption_key=WRONG_KEY)
+        wrong = make_settings(tmp_path, empty_database, id_encryption_key=WRONG_KEY)
         with pytest.raises(RuntimeError, match="do not open the stored ID numbers"):
-            await migrate(empty_url, wrong, "0010")
+            await migrate(empty_database, wrong, "0010")
         # Nothing changed: still at 0008, every name and phone as it was.
         async with engine.connect() as connection:
             version = await connection.scalar(sa.text("SELECT version_num FROM alembic_version"))
@@ -253,10 +235,10 @@ async def test_the_migration_refuses_keys_that_do_not_open_the_stored_id_numbers
 
 
 async def test_an_empty_database_migrates_without_any_key(
-    database: Database, empty_url: str, tmp_path: Path
+    database: Database, empty_database: str, tmp_path: Path
 ) -> None:
     # No settings at all: the migration must not need (or generate) a key to convert nothing.
-    config = alembic_config(empty_url)
+    config = alembic_config(empty_database)
     await asyncio.to_thread(command.upgrade, config, "0010")
     await asyncio.to_thread(command.downgrade, config, "0008")
     assert not (tmp_path / "keys").exists()

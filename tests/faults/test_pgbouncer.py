@@ -35,9 +35,9 @@ from app.main import create_app
 from app.services.policies import today
 from tests.conftest import (
     ADMIN_URL,
-    _asyncpg_dsn,
     _postgres_reason,
     make_settings,
+    scratch_postgres,
     with_lifespan_state,
 )
 from tests.factories import face, id_number, recipient
@@ -96,42 +96,44 @@ async def pooler(pooler_folder: Path) -> AsyncIterator[Pooler]:
         unavailable(reason)
     if shutil.which(PGBOUNCER) is None:
         unavailable("pgbouncer is not installed (apt-get install pgbouncer)")
-    database = f"certsvc_pgbouncer_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    port = free_port()
-    ini = _config(pooler_folder, database, port)
+    async with scratch_postgres("certsvc_pgbouncer") as direct:
+        database = make_url(direct).database or ""
+        port = free_port()
+        process = _start(pooler_folder, _config(pooler_folder, database, port))
+        try:
+            await _wait_for(process, pooler_folder, port, database)
+            await asyncio.to_thread(upgrade_to_head, direct)
+            yield Pooler(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}", direct)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _start(folder: Path, ini: Path) -> subprocess.Popen[bytes]:
     as_postgres = os.geteuid() == 0  # PgBouncer refuses to run as root
     if as_postgres:
-        shutil.chown(pooler_folder, "postgres")
+        shutil.chown(folder, "postgres")
     command = [PGBOUNCER, *(["-u", "postgres"] if as_postgres else []), str(ini)]
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    direct = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                probe = await asyncpg.connect(
-                    f"postgresql://postgres@127.0.0.1:{port}/{database}", timeout=2
-                )
-                await probe.close()
-                break
-            except (OSError, asyncpg.PostgresError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = pooler_folder / "pgbouncer.log"
-                    shown = log.read_text() if log.exists() else ""
-                    raise RuntimeError(f"pgbouncer did not start: {shown[-2000:]}") from None
-                await asyncio.sleep(0.2)
-        await asyncio.to_thread(upgrade_to_head, direct)
-        through = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}"
-        yield Pooler(through, direct)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _wait_for(
+    process: subprocess.Popen[bytes], folder: Path, port: int, database: str
+) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            probe = await asyncpg.connect(
+                f"postgresql://postgres@127.0.0.1:{port}/{database}", timeout=2
+            )
+            await probe.close()
+            return
+        except (OSError, asyncpg.PostgresError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = folder / "pgbouncer.log"
+                shown = log.read_text() if log.exists() else ""
+                raise RuntimeError(f"pgbouncer did not start: {shown[-2000:]}") from None
+            await asyncio.sleep(0.2)
 
 
 def _cli(pooler: Pooler, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
