@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_backdate_days: int = Field(default=90, ge=0)
     # A payment run whose computing process has not beaten its heartbeat for this long may be
-    # taken over by a new request for it (docs/monthly-cycle.md, "An interrupted run").
+    # taken over by a new request for it (docs/deploy.md, "An interrupted payment run").
     run_lease_seconds: float = Field(default=300.0, gt=0)
     # Benefits per span of a payment run: one page, one write transaction, one heartbeat.
     run_span_benefits: int = Field(default=10_000, ge=1, le=100_000)

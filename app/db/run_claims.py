@@ -11,10 +11,14 @@ Leases: a computing run beats its heartbeat at every stored page; one whose hear
 than the lease may be taken over by any process (`take_over`). Heartbeats and leases use the
 processes' clocks (UTC), which must agree to well within a lease (NTP). ``completed`` and
 ``failed`` are final: nothing here moves a run out of them. A process frozen inside a fenced
-write holds the run's row lock: on PostgreSQL that transaction ends after a lease, idle
-(``idle_in_transaction_session_timeout``) or mid-statement, a COPY waiting for its rows
-included (``statement_timeout``), and a takeover meanwhile waits at most `TAKEOVER_LOCK_WAIT`
-for the lock before leaving the run as it is.
+write holds the run's row lock. On PostgreSQL a transaction left idle for a lease is ended by
+the server (``idle_in_transaction_session_timeout``), but a COPY waiting for rows that never
+come is not: ``statement_timeout`` is only checked when the client sends again. So every fenced
+write names its session after its claim (``application_name``), and a takeover that finds the
+row lock held for longer than `TAKEOVER_LOCK_WAIT` by a computation whose lease ran out ends
+that computation's sessions (``pg_terminate_backend``: the service's database role may signal
+its own sessions) and tries once more; when it may not, or the lock is still held, it leaves the
+run as it is.
 
 The seal (`seal`) proves, in the transaction that sets ``completed``, that the stored pages are
 numbered 1…n without a gap, that their items run 1…N in order with N the benefits the run's
@@ -26,6 +30,7 @@ stored rows.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 import uuid
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
-from sqlalchemy import and_, case, delete, func, select, text, update
+from sqlalchemy import Update, and_, case, delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +50,7 @@ TAKEOVER_LOCK_WAIT = "1s"
 _LOCK_NOT_AVAILABLE = "55P03"
 # Who holds a claim, for operators reading a run's row: this host and process.
 CLAIMANT = f"{socket.gethostname()[:100]}:{os.getpid()}"
+logger = logging.getLogger(__name__)
 
 
 class ClaimLost(Exception):
@@ -64,14 +70,25 @@ class RunClaim:
     lease_seconds: float = 300.0
 
     @property
-    def bounds(self) -> tuple[str, str]:
-        """A fenced write transaction left idle, or in one statement, for a lease is ended by
-        PostgreSQL: the statements that say so."""
+    def session_name(self) -> str:
+        """What a fenced write's session is called while it writes (``application_name``),
+        so that a takeover can find the sessions of a computation that lost its lease."""
+        return session_name(self.run_id, self.attempt)
+
+    @property
+    def bounds(self) -> tuple[str, str, str]:
+        """The statements that open a fenced write transaction on PostgreSQL: left idle, or in
+        one statement, for a lease it is ended by the server, and it carries the claim's name."""
         limit = f"{max(1, int(self.lease_seconds * 1000))}ms"
         return (
             f"SET LOCAL idle_in_transaction_session_timeout = '{limit}'",
             f"SET LOCAL statement_timeout = '{limit}'",
+            f"SET LOCAL application_name = '{self.session_name}'",
         )
+
+
+def session_name(run_id: uuid.UUID, attempt: int) -> str:
+    return f"certsvc-run {run_id} {attempt}"
 
 
 def is_stale(heartbeat_at: datetime | None, lease: timedelta, now: datetime | None = None) -> bool:
@@ -105,23 +122,66 @@ async def take_over(session: AsyncSession, run: PaymentRun, lease: timedelta) ->
         .returning(PaymentRun.attempt)
         .execution_options(synchronize_session=False)
     )
-    try:
-        async with session.begin_nested():
-            if postgres:
-                await session.execute(text(f"SET LOCAL lock_timeout = '{TAKEOVER_LOCK_WAIT}'"))
-            attempt = await session.scalar(takeover)
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-            raise
-        return None
-    finally:
-        if postgres:
-            await session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    if not postgres:
+        attempt = await session.scalar(takeover)
+    else:
+        try:
+            attempt = await _update_waiting_briefly(session, takeover)
+        except _LockHeld:
+            if not await _end_sessions(session, session_name(run.id, run.attempt)):
+                return None
+            try:
+                attempt = await _update_waiting_briefly(session, takeover)
+            except _LockHeld:
+                return None
     if attempt is None:
         return None
     await session.execute(delete(PaymentRunItem).where(PaymentRunItem.run_id == run.id))
     await session.execute(delete(PaymentRunPage).where(PaymentRunPage.run_id == run.id))
     return RunClaim(run.id, attempt, lease.total_seconds())
+
+
+class _LockHeld(Exception):
+    """Another session held the run's row lock for longer than TAKEOVER_LOCK_WAIT."""
+
+
+async def _update_waiting_briefly(session: AsyncSession, takeover: Update) -> int | None:
+    try:
+        async with session.begin_nested():
+            await session.execute(text(f"SET LOCAL lock_timeout = '{TAKEOVER_LOCK_WAIT}'"))
+            attempt: int | None = await session.scalar(takeover)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        raise _LockHeld from None
+    finally:
+        await session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    return attempt
+
+
+async def _end_sessions(session: AsyncSession, name: str) -> bool:
+    """Terminate this database's sessions called ``name`` (a stale computation's writes),
+    waiting for each to end; False when there were none or the role may not signal them."""
+    try:
+        async with session.begin_nested():
+            ended = await session.scalars(
+                text(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND application_name = :name"
+                    " AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            results = list(ended)
+    except DBAPIError:
+        logger.warning("a stale payment run's sessions could not be ended", exc_info=True)
+        return False
+    if results:
+        logger.warning(
+            "ended the sessions of a payment run computation whose lease ran out",
+            extra={"session": name, "ended": sum(results)},
+        )
+    return any(results)
 
 
 async def start(session: AsyncSession, claim: RunClaim) -> PaymentRun:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from app.db import run_claims
 from app.db.engine import create_sessionmaker
@@ -26,7 +28,7 @@ from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
 from app.db.run_claims import ClaimLost, RunClaim, RunIncomplete
 from app.domain.enums import Role
 from app.services.run_store import write_page
-from tests.conftest import Api, Database
+from tests.conftest import Api, Database, _asyncpg_dsn
 from tests.factories import benefit, face, recipient
 
 RUN_AT = "2026-06-10T10:00:00+08:00"
@@ -159,6 +161,56 @@ async def test_a_computation_that_lost_its_claim_writes_nothing(
             select(func.count()).select_from(PaymentRunPage).where(PaymentRunPage.run_id == run_id)
         )
     assert (row.status, row.attempt, row.error, pages) == ("running", 2, None, 0)
+
+
+async def test_a_takeover_ends_a_stale_computation_frozen_inside_a_copy(
+    committing_api: Api, database: Database
+) -> None:
+    """CI, stop 23: a server frozen (SIGSTOP) in the middle of a span's COPY held the run's row
+    lock for good: a COPY that waits for rows is never ended by ``statement_timeout`` (the
+    server checks it only when the client sends again), so every re-request answered 200 and
+    the run never finished. The takeover now ends the stale computation's named sessions."""
+    if database.backend != "postgresql":
+        pytest.skip("sessions, row locks and COPY are PostgreSQL's")
+    payment = await _population(committing_api, people=2)
+    run, _ = await _completed_run(payment)
+    run_id = uuid.UUID(run["run_id"])
+    await _as_if_its_process_died(database, run_id)
+    frozen = await asyncpg.connect(_asyncpg_dsn(database.url))
+    never = asyncio.Event()
+
+    async def rows_that_never_come() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""
+
+    transaction = frozen.transaction()
+    await transaction.start()
+    await run_claims.fence_raw(frozen, RunClaim(run_id, 1))  # the row lock, held from here
+    copying = asyncio.create_task(
+        frozen.copy_to_table("payment_run_items", source=rows_that_never_come())
+    )
+    try:
+        await asyncio.sleep(0.5)
+        sessions = create_sessionmaker(database.engine)
+        async with sessions() as session, session.begin():
+            stalled = await session.get_one(PaymentRun, run_id)
+            taken = await run_claims.take_over(session, stalled, timedelta(minutes=5))
+        assert taken == RunClaim(run_id, 2)
+        async with database.engine.connect() as connection:
+            alive = await connection.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(text("pid = :pid"))
+                .params(pid=frozen.get_server_pid())
+            )
+        assert alive == 0  # the frozen computation's session was ended by the takeover
+    finally:
+        never.set()
+        copying.cancel()
+        frozen.terminate()
+    async with sessions() as session:
+        row = await session.get_one(PaymentRun, run_id)
+    assert (row.status, row.attempt) == ("pending", 2)
 
 
 @pytest.mark.parametrize("damage", ["missing_page", "missing_item_row", "altered_page", "plan"])

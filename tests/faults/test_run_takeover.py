@@ -236,9 +236,10 @@ async def test_a_frozen_computation_that_wakes_after_a_takeover_writes_nothing(
     second = _serve(servers)
     async with _client(second, province) as payment:
         await _wait_stale(province, run_id)
-        # Frozen inside a span's write, the old process holds the run's row lock until
-        # PostgreSQL ends its idle transaction (after a lease): until then the run is left
-        # as it is (200), never taken over twice.
+        # Frozen inside a span's write, the old process holds the run's row lock: idle, its
+        # transaction is ended by PostgreSQL after a lease; inside a COPY it never would be
+        # (CI, stop 23), so the takeover ends the stale computation's sessions. Meanwhile the
+        # run is left as it is (200), never taken over twice.
         deadline = time.monotonic() + 30
         while (taken := await payment.post("/v1/payment-runs", json=MONTH)).status_code != 201:
             assert taken.status_code == 200, taken.text
