@@ -7,6 +7,10 @@ per-request transactions become savepoints in it. Tests of real concurrency use 
 PostgreSQL comes from CERTSVC_TEST_POSTGRES_URL (default: the local server, database
 postgres); the suite creates and drops its own database. Without a reachable server the
 PostgreSQL half is skipped with a reason, except under CI=true, where that is a failure.
+With CERTSVC_TEST_THROUGH_PGBOUNCER=1 the service (and each test's own connections) reach that
+database through a real PgBouncer in transaction mode, the settings an agency would use behind
+one (``db_transaction_pooler``); migrations and tests of PostgreSQL's own sessions and locks use
+``Database.direct_url``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from app.main import create_app
 from app.protection import IdProtector, load_id_protector
 from app.services.clients import create_client
 from app.settings import Settings
+from tests import pooler
 
 ADMIN_URL = os.environ.get(
     "CERTSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -45,6 +50,9 @@ ADMIN_URL = os.environ.get(
 HMAC_KEY = "h" * 43 + "="
 ENCRYPTION_KEY = "e" * 43 + "="
 BACKENDS = ("sqlite", "postgresql")
+# The PostgreSQL half once more, the service reaching the database through a real PgBouncer in
+# transaction mode (scripts/check.py runs it; docs/deploy.md, "PgBouncer").
+THROUGH_PGBOUNCER = os.environ.get("CERTSVC_TEST_THROUGH_PGBOUNCER") == "1"
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -63,9 +71,14 @@ async def _postgres_reason() -> str | None:
 @dataclass
 class Database:
     backend: str
-    url: str
+    url: str  # what the service connects to: through PgBouncer in the pooled pass
     engine: AsyncEngine
     settings: Settings
+    direct_url: str  # the database itself, for tests of PostgreSQL's own sessions and locks
+
+    @property
+    def pooled(self) -> bool:
+        return self.url != self.direct_url
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +97,15 @@ async def postgres_database() -> AsyncIterator[str | None]:
         yield None
         return
     async with scratch_postgres("certsvc_test") as url:
-        yield url
+        _DIRECT_URLS[url] = url
+        if not THROUGH_PGBOUNCER:
+            yield url
+            return
+        if not pooler.installed():
+            pytest.fail("CERTSVC_TEST_THROUGH_PGBOUNCER=1 but pgbouncer is not installed")
+        async with pooler.pgbouncer(url, pool_size=20) as pooled:
+            _DIRECT_URLS[pooled] = url
+            yield pooled
 
 
 @asynccontextmanager
@@ -111,6 +132,7 @@ async def empty_database(database: Database, tmp_path: Path) -> AsyncIterator[st
 
 
 _SKIP_REASONS: dict[str, str] = {}
+_DIRECT_URLS: dict[str, str] = {}
 _DATABASES: dict[str, Database] = {}
 
 
@@ -122,9 +144,10 @@ async def databases(
     if postgres_database is not None:
         urls["postgresql"] = postgres_database
     for backend, url in urls.items():
-        await asyncio.to_thread(upgrade_to_head, url)
+        direct = _DIRECT_URLS.get(url, url)
+        await asyncio.to_thread(upgrade_to_head, direct)
         settings = make_settings(workdir, url)
-        _DATABASES[backend] = Database(backend, url, create_engine(settings), settings)
+        _DATABASES[backend] = Database(backend, url, create_engine(settings), settings, direct)
     yield _DATABASES
     for database in _DATABASES.values():
         await database.engine.dispose()
@@ -136,6 +159,8 @@ def make_settings(workdir: Path, url: str, **overrides: object) -> Settings:
         "database_url": url,
         "id_hmac_key": HMAC_KEY,
         "id_encryption_key": ENCRYPTION_KEY,
+        # Whatever reaches the database through the suite's PgBouncer is set up for it.
+        "db_transaction_pooler": _DIRECT_URLS.get(url, url) != url,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

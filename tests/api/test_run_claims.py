@@ -176,7 +176,7 @@ async def test_a_takeover_ends_a_stale_computation_frozen_inside_a_copy(
     run, _ = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
     await _as_if_its_process_died(database, run_id)
-    frozen = await asyncpg.connect(_asyncpg_dsn(database.url))
+    frozen = await asyncpg.connect(_asyncpg_dsn(database.direct_url))
     never = asyncio.Event()
 
     async def rows_that_never_come() -> AsyncIterator[bytes]:

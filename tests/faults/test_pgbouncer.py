@@ -14,38 +14,32 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from app.db.migrate import upgrade_to_head
 from app.domain.enums import Role
 from app.main import create_app
 from app.services.policies import today
 from tests.conftest import (
-    ADMIN_URL,
     _postgres_reason,
     make_settings,
     scratch_postgres,
     with_lifespan_state,
 )
 from tests.factories import face, id_number, recipient
-from tests.faults.cluster import client_key, free_port, unavailable
+from tests.faults.cluster import client_key, unavailable
+from tests.pooler import installed, pgbouncer
 
 pytestmark = pytest.mark.postgres_only
-
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 
 @dataclass
@@ -54,86 +48,16 @@ class Pooler:
     direct_url: str  # the same database, straight to PostgreSQL
 
 
-def _config(folder: Path, database: str, port: int) -> Path:
-    target = make_url(ADMIN_URL)
-    (folder / "userlist.txt").write_text('"postgres" ""\n')
-    ini = folder / "pgbouncer.ini"
-    ini.write_text(
-        f"""[databases]
-{database} = host={target.host or "127.0.0.1"} port={target.port or 5432} dbname={database}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {folder / "userlist.txt"}
-pool_mode = transaction
-default_pool_size = 3
-max_client_conn = 200
-logfile = {folder / "pgbouncer.log"}
-pidfile = {folder / "pgbouncer.pid"}
-"""
-    )
-    return ini
-
-
 @pytest.fixture
-def pooler_folder() -> Iterator[Path]:
-    # PgBouncer runs as postgres and must read its files and write its log there.
-    folder = Path(f"/tmp/certsvc-pgbouncer-{uuid.uuid4().hex[:10]}")
-    folder.mkdir(mode=0o755)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-async def pooler(pooler_folder: Path) -> AsyncIterator[Pooler]:
+async def pooler() -> AsyncIterator[Pooler]:
     reason = await _postgres_reason()
     if reason is not None:
         unavailable(reason)
-    if shutil.which(PGBOUNCER) is None:
+    if not installed():
         unavailable("pgbouncer is not installed (apt-get install pgbouncer)")
-    async with scratch_postgres("certsvc_pgbouncer") as direct:
-        database = make_url(direct).database or ""
-        port = free_port()
-        process = _start(pooler_folder, _config(pooler_folder, database, port))
-        try:
-            await _wait_for(process, pooler_folder, port, database)
-            await asyncio.to_thread(upgrade_to_head, direct)
-            yield Pooler(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}", direct)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _start(folder: Path, ini: Path) -> subprocess.Popen[bytes]:
-    as_postgres = os.geteuid() == 0  # PgBouncer refuses to run as root
-    if as_postgres:
-        shutil.chown(folder, "postgres")
-    command = [PGBOUNCER, *(["-u", "postgres"] if as_postgres else []), str(ini)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-async def _wait_for(
-    process: subprocess.Popen[bytes], folder: Path, port: int, database: str
-) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            probe = await asyncpg.connect(
-                f"postgresql://postgres@127.0.0.1:{port}/{database}", timeout=2
-            )
-            await probe.close()
-            return
-        except (OSError, asyncpg.PostgresError):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = folder / "pgbouncer.log"
-                shown = log.read_text() if log.exists() else ""
-                raise RuntimeError(f"pgbouncer did not start: {shown[-2000:]}") from None
-            await asyncio.sleep(0.2)
+    async with scratch_postgres("certsvc_pgbouncer") as direct, pgbouncer(direct) as pooled:
+        await asyncio.to_thread(upgrade_to_head, direct)
+        yield Pooler(pooled, direct)
 
 
 def _cli(pooler: Pooler, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
