@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, help="default: report-<code>-<date>.<format>")
     report.set_defaults(handler=_report)
 
+    _add_worker(commands)
+
     deliver = commands.add_parser(
         "deliver", help="post webhook events (long-running; several replicas are safe)"
     )
@@ -304,6 +306,39 @@ def _deliver(_args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         _upgrade(settings)
     asyncio.run(run_worker(settings))
+    return 0
+
+
+def _add_worker(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="compute payment runs (long-running; any number on any host, with "
+        "CERTSVC_RUN_COMPUTE=worker on the API replicas)",
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="compute the runs waiting now, then exit"
+    )
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks (default 1)")
+    worker.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.logs import configure_logging
+    from app.services.payment_runs import RunOptions
+    from app.services.run_queue import run_worker, work_once
+
+    configure_logging(get_settings().log_level)
+
+    async def work(runtime: Runtime) -> int:
+        options = RunOptions.of(runtime.settings)
+        if args.once:
+            return await work_once(runtime.sessions, runtime.policies, options)
+        await run_worker(runtime.sessions, runtime.policies, options, poll_interval=args.poll)
+        return 0
+
+    computed = run_with(work)
+    if args.once:
+        print(f"computed {computed} payment runs")
     return 0
 
 

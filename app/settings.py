@@ -16,6 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.enums import Role
 
+
+class RunCompute(StrEnum):
+    API = "api"
+    WORKER = "worker"
+
+
 KEY_BYTES = 32
 KEY_ID_MAX = 16
 _KEY_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{KEY_ID_MAX - 1}}}")
@@ -71,6 +77,10 @@ class Settings(BaseSettings):
     # A payment run whose computing process has not beaten its heartbeat for this long may be
     # taken over by a new request for it (docs/deploy.md, "An interrupted payment run").
     run_lease_seconds: float = Field(default=300.0, gt=0)
+    # Who computes payment runs: "api", in the background of the API process that accepted
+    # the request (the embedded default), or "worker", `certsvc worker` processes on any host,
+    # the API only recording the request (docs/deploy.md, "Run workers").
+    run_compute: RunCompute = RunCompute.API
     # Benefits per span of a payment run: one page, one write transaction, one heartbeat.
     run_span_benefits: int = Field(default=10_000, ge=1, le=100_000)
     # Benchmarks only (bench.point_eligibility): serve GET /bench/ceiling/{recipient_id}, one

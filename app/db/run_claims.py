@@ -184,6 +184,23 @@ async def _end_sessions(session: AsyncSession, name: str) -> bool:
     return any(results)
 
 
+async def reserve(session: AsyncSession, claim: RunClaim) -> bool:
+    """Take a pending run that nobody computes yet for this process (a `certsvc worker`), in
+    the caller's transaction; False when another process reserved or started it first."""
+    reserved = await session.execute(
+        update(PaymentRun)
+        .where(
+            PaymentRun.id == claim.run_id,
+            PaymentRun.attempt == claim.attempt,
+            PaymentRun.status == "pending",
+            PaymentRun.claimed_by.is_(None),
+        )
+        .values(claimed_by=CLAIMANT, heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(reserved.rowcount == 1)  # type: ignore[attr-defined]
+
+
 async def start(session: AsyncSession, claim: RunClaim) -> PaymentRun:
     """Move the claimed run from pending to running, naming this process."""
     started = await session.scalar(

@@ -65,16 +65,17 @@ async def post_payment_run(
     settings: SettingsDep,
     now: NowDep,
 ) -> PaymentRunRead:
-    """Creates the run and computes it in the background (poll `GET …/{run_id}`); the same
-    month and agency again returns the existing run unless `new` is true. 201 also when this
-    request took over a run whose computation had stopped (its lease ran out)."""
+    """Creates the run and computes it in the background, or leaves it to the run workers
+    (poll `GET …/{run_id}`); the same month and agency again returns the existing run unless
+    `new` is true. 201 also when this request took over a run whose computation had stopped
+    (its lease ran out; with run workers, they take it over instead)."""
     options = runs.RunOptions.of(settings)
     run, claim = await runs.create_run(session, principal, body, now, options)
-    if claim is not None:
+    if claim is None:
+        response.status_code = status.HTTP_200_OK
+    elif options.in_api:  # else a `certsvc worker` computes it (run_queue.py)
         sessions = request.state.sessionmaker
         background.add_task(runs.compute_run, sessions, policies, claim, options)
-    else:
-        response.status_code = status.HTTP_200_OK
     return runs.to_run_read(run)
 
 

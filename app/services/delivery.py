@@ -21,7 +21,6 @@ import hmac
 import json
 import logging
 import random
-import signal
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from app.protection import IdProtector, load_id_protector
 from app.services.egress import DEFAULT_POLICY as DEFAULT_EGRESS
 from app.services.egress import EgressPolicy, EgressRefused
 from app.settings import Settings
+from app.signals import stop_on_signals
 
 logger = logging.getLogger("certsvc.webhooks")
 
@@ -343,7 +343,7 @@ async def run_worker(
 ) -> None:
     """`certsvc deliver`: deliver until ``stop`` is set (by default, until SIGTERM or SIGINT,
     after the pass in flight). Safe to run as several replicas against one PostgreSQL."""
-    stop, restore = (stop, None) if stop is not None else _stop_on_signals()
+    stop, restore = (stop, None) if stop is not None else stop_on_signals()
     engine = create_engine(settings)
     sessions = create_sessionmaker(engine)
     protector = load_id_protector(settings)
@@ -371,17 +371,3 @@ async def run_worker(
             restore()
         await engine.dispose()
         logger.info("webhook delivery worker stopped")
-
-
-def _stop_on_signals() -> tuple[asyncio.Event, Callable[[], None]]:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-
-    def restore() -> None:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
-
-    return stop, restore

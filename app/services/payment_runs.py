@@ -5,7 +5,8 @@ invisible to it, and all its input is read in one read-only snapshot, so its dec
 those of one point in time, and a run restarted after a crash reproduces them. Its items are
 written in short transactions, a chunk at a time (ingest is never blocked behind one giant
 transaction). The computation runs in the background of the API process that accepted the
-request; clients poll the run's status. Each decision is rendered once, as the NDJSON line
+request, or in a `certsvc worker` process (run_queue.py, CERTSVC_RUN_COMPUTE=worker); clients
+poll the run's status. Each decision is rendered once, as the NDJSON line
 that is stored in a page, hashed into the run's digest and served as stored
 (run_compute.py decides, run_store.py reads and writes).
 
@@ -45,7 +46,7 @@ from app.services.policies import today
 from app.services.run_compute import ITEM_FIELDS, RunDecider, render_line
 from app.services.run_pg import Scope, SpanResult, SpanWork, begin_snapshot, plan
 from app.services.run_store import reading, write_page
-from app.settings import Settings
+from app.settings import RunCompute, Settings
 
 __all__ = [
     "ITEM_FIELDS",
@@ -75,6 +76,7 @@ class RunOptions:
     lease: timedelta = timedelta(seconds=300)
     span_benefits: int = 10_000
     pooled: bool = False  # behind a transaction-mode pooler (settings.db_transaction_pooler)
+    in_api: bool = True  # computed by the API process that accepted it, not by run workers
 
     @classmethod
     def of(cls, settings: Settings) -> RunOptions:
@@ -82,6 +84,7 @@ class RunOptions:
             timedelta(seconds=settings.run_lease_seconds),
             settings.run_span_benefits,
             settings.db_transaction_pooler,
+            settings.run_compute is RunCompute.API,
         )
 
 
@@ -95,7 +98,9 @@ async def create_run(
     """The existing run for the month and agency, unless ``new`` asks for another, with a claim
     to compute it when this call created it or took it over (its computation stopped beating:
     its process died). Of concurrent calls for a stalled run, one takes it over; a failed run is
-    final, so the next call for its month and agency creates the next generation."""
+    final, so the next call for its month and agency creates the next generation. When run
+    workers compute runs (not ``options.in_api``) a stalled run is left to them (run_queue.py),
+    and the claim of a new run is theirs to take."""
     latest = await session.scalar(
         select(PaymentRun)
         .where(PaymentRun.month == body.month, PaymentRun.agency_code == body.agency_code)
@@ -103,8 +108,10 @@ async def create_run(
         .limit(1)
     )
     if latest is not None and not body.new and latest.status != "failed":
-        if latest.status in run_claims.COMPUTING and run_claims.is_stale(
-            latest.heartbeat_at, options.lease
+        if (
+            options.in_api
+            and latest.status in run_claims.COMPUTING
+            and run_claims.is_stale(latest.heartbeat_at, options.lease)
         ):
             claim = await run_claims.take_over(session, latest, options.lease)
             await session.refresh(latest)

@@ -6,7 +6,9 @@ served as `completed` with 236,528 of 356,528 items. Here: exactly one re-reques
 over (201, the others 200), the run is completed only whole (its items are every benefit in
 scope, numbered 1…N, hashing to its digest, the same digest as an undisturbed run), and it is
 never seen `failed` on the way. A frozen computation that wakes up after the takeover writes
-nothing (its claim is fenced) and the run stays whole.
+nothing (its claim is fenced) and the run stays whole. With run workers (CERTSVC_RUN_COMPUTE=
+worker), a `certsvc worker` killed mid-run is taken over by another worker, and the run is served
+whole with the digest of an undisturbed one.
 
 Each test builds its own database on the test server with bench.province's generator and runs
 `certsvc serve` as a subprocess with a short lease and small spans, so that a run takes a few
@@ -20,6 +22,7 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -257,3 +260,49 @@ async def test_a_frozen_computation_that_wakes_after_a_takeover_writes_nothing(
         await asyncio.sleep(0.1)
     async with _client(first, province) as payment:
         assert (await payment.get(f"/v1/payment-runs/{run_id}")).json()["digest"] == run["digest"]
+
+
+def _worker(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+    log = (tmp_path / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [*harness.certsvc_command(), "worker", "--poll", "0.2"],
+        env=harness.service_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def test_a_run_worker_killed_mid_way_is_taken_over_by_another_worker(
+    province: Province,
+    servers: list[harness.Server],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CERTSVC_RUN_COMPUTE", "worker")
+    api = _serve(servers)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        async with _client(api, province) as payment:
+            created = await payment.post("/v1/payment-runs", json=MONTH)
+            assert created.status_code == 201, created.text
+            run_id = created.json()["run_id"]
+            await asyncio.sleep(1)
+            assert (await _row(province, run_id))["status"] == "pending"  # the API computes nothing
+            workers.append(_worker(tmp_path, "first"))
+            deadline = time.monotonic() + 60
+            while not ((row := await _row(province, run_id))["items"] > 0):
+                assert time.monotonic() < deadline and workers[0].poll() is None, dict(row)
+                await asyncio.sleep(0.005)
+            workers[0].kill()
+            workers[0].wait()
+            row = await _row(province, run_id)
+            assert row["status"] == "running" and 0 < row["items"] < row["planned_items"], dict(row)
+            workers.append(_worker(tmp_path, "second"))
+            run = await _wait_completed(payment, run_id)
+            assert run["attempt"] == 2
+            await _assert_whole(payment, province, run)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
