@@ -118,9 +118,7 @@ def deadline_years(event_day: date, working_days: int) -> range:
     return range(event_day.year, event_day.year + 2 + working_days // 240)
 
 
-def working_day_deadline(
-    event_day: date, working_days: int, calendar: WorkingCalendar
-) -> Deadline:
+def working_day_deadline(event_day: date, working_days: int, calendar: WorkingCalendar) -> Deadline:
     """The last day to report an event: the ``working_days``-th working day after it
     ("自相关情形发生之日起20个工作日内"; the day of the event itself is not counted)."""
     day = event_day
