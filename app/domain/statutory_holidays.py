@@ -36,7 +36,7 @@ def qingming(year: int) -> date:
 
 
 def _lunar(year: int, month: int, day: int) -> date:
-    return LunarDate(year, month, day).toSolarDate()  # type: ignore[no-any-return]
+    return LunarDate(year, month, day).to_solar_date()  # type: ignore[no-any-return]
 
 
 def statutory_holidays(year: int) -> frozenset[date]:

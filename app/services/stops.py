@@ -25,6 +25,7 @@ from app.db.upsert import insert_for
 from app.domain.enums import BenefitType, ResumptionMode, Role
 from app.domain.event_dates import ImplausibleDate, check_stop_date
 from app.domain.policy import PolicyBook
+from app.domain.working_days import DeadlineBasis
 from app.errors import Conflict, Forbidden, Unprocessable
 from app.protection import IdProtector, RequestDigest
 from app.schemas.eligibility import BenefitEligibility
@@ -334,7 +335,7 @@ async def _read(
         documents=list(report.documents),
         deadline=report.deadline,
         late=report.late,
-        calendar=report.calendar,
+        calendar=DeadlineBasis(report.calendar),
         recorded_at=report.recorded_at,
         case_id=case_id,
         effects=await _effects(session, principal, policies, report.recipient_id, now),
