@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.migrate import current_revision, head_revision
+from app.deps import NowDep
 from app.services import calendar
 from app.services.policies import today
 
@@ -58,7 +59,7 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready"}},
     summary="Readiness",
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request, now: NowDep) -> JSONResponse:
     """Ready when the database answers and its schema is at the newest migration."""
     expected = head_revision()
     revision: str | None = None
@@ -77,7 +78,7 @@ async def readyz(request: Request) -> JSONResponse:
         database=database,
         migration=revision,
         expected_migration=expected,
-        calendar=await _calendar_readiness(request) if ready else None,
+        calendar=await _calendar_readiness(request, now) if ready else None,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
@@ -88,19 +89,21 @@ async def readyz(request: Request) -> JSONResponse:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     summary="Prometheus metrics",
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, now: NowDep) -> Response:
     """Request counts and latencies by route template, and the days of the next 90 without an
     official holiday arrangement, in Prometheus text format."""
-    await _calendar_readiness(request)
+    await _calendar_readiness(request, now)
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _calendar_readiness(request: Request) -> CalendarReadiness | None:
+async def _calendar_readiness(request: Request, now: datetime) -> CalendarReadiness | None:
     """The calendar's reach, also set as the metric; None when the database cannot say."""
     try:
         async with asyncio.timeout(request.state.settings.db_connect_timeout_seconds):
-            async with AsyncSession(request.state.engine) as session:
-                coverage = await calendar.coverage(session, today())
+            async with request.state.engine.connect() as connection:
+                await connection.execution_options(read_only=True)
+                async with AsyncSession(bind=connection) as session:
+                    coverage = await calendar.coverage(session, today(now))
     except Exception:  # a warning detail: its failure never fails readiness or a scrape
         return None
     request.app.state.calendar_uncovered_days.set(coverage.uncovered_days)

@@ -54,7 +54,7 @@ def test_qingming_is_the_day_the_published_arrangement_names_for_it(year: int) -
     assert holiday is None or holiday == chinese_calendar.Holiday.tomb_sweeping_day.value
 
 
-def test_the_2025_revision_adds_除夕_and_a_second_labour_day() -> None:
+def test_the_2025_revision_adds_new_years_eve_and_a_second_labour_day() -> None:
     # 2024 (2014 version): 春节 初一至初三 only, 劳动节 05-01 only.
     assert date(2024, 2, 9) not in statutory_holidays(2024)  # 除夕 2024
     assert date(2024, 5, 2) not in statutory_holidays(2024)

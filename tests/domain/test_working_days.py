@@ -126,8 +126,8 @@ def test_coverage_runs_to_the_end_of_the_last_unbroken_scheduled_year() -> None:
 def test_an_arrangement_no_notice_could_publish_is_refused(
     holidays: set[date], working: set[date], complaint: str
 ) -> None:
-    """放假办法 第二条 makes the statutory days "全体公民放假的节日": an arrangement cannot make one a
-    working day or leave it out; only Saturdays and Sundays become working days (调休)."""
+    """放假办法 第二条 makes the statutory days "全体公民放假的节日": an arrangement cannot make
+    one a working day or leave it out; only Saturdays and Sundays become working days (调休)."""
     statutory = {
         date(2027, 1, 1),
         *(date(2027, 2, d) for d in (5, 6, 7, 8)),
