@@ -98,7 +98,7 @@ class Schedule:
         if weekdays := sorted(day for day in schedule.working_days if day.weekday() < 5):
             raise ScheduleError(f"{weekdays[0]} is a weekday: only weekend days become working")
         if missing := sorted(statutory_holidays(year) - schedule.holidays):
-            raise ScheduleError(f"{missing[0]} is a statutory holiday and must be a holiday")
+            raise ScheduleError(f"{missing[0]} is a statutory holiday and must be one")
         return schedule
 
     def kinds(self) -> dict[date, DayKind]:
