@@ -131,11 +131,13 @@ def _status(_args: argparse.Namespace) -> int:
     from app.cli import run_with
     from app.services.calendar import LOOKAHEAD_DAYS, coverage, year_statuses
     from app.services.policies import today
+    from app.services.stop_deadlines import provisional_count
 
     async def run(runtime: Runtime) -> list[str]:
         async with runtime.sessions() as session, session.begin():
             years = await year_statuses(session)
             covered = await coverage(session, today())
+            provisional = await provisional_count(session)
         lines = [
             f"{y.year}  version {y.version}  {y.days} days  {y.source}  "
             f"loaded by {y.loaded_by} at {y.loaded_at:%Y-%m-%dT%H:%M:%SZ}"
@@ -146,6 +148,7 @@ def _status(_args: argparse.Namespace) -> int:
             f"covered through {through}; {covered.uncovered_days} of the next "
             f"{LOOKAHEAD_DAYS} days have no official arrangement"
         )
+        lines.append(f"{provisional} stop-report deadlines are provisional")
         return lines
 
     print("\n".join(run_with(run)))

@@ -23,8 +23,8 @@ from datetime import date, timedelta
 import chinese_calendar
 from lunardate import LunarDate
 
-FIRST_YEAR = 1999  # the 1999 办法; lunardate also stops at 2099
-LAST_YEAR = 2099
+FIRST_YEAR = 1999  # the 1999 办法; earlier years are counted by it too
+LAST_YEAR = 2099  # lunardate's last year; later years keep only their solar-calendar days
 
 
 def qingming(year: int) -> date:
@@ -40,9 +40,14 @@ def _lunar(year: int, month: int, day: int) -> date:
 
 
 def statutory_holidays(year: int) -> frozenset[date]:
-    """Every day of ``year`` the 放假办法 in force that year makes a public holiday for all."""
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"statutory holidays are known for {FIRST_YEAR}-{LAST_YEAR}, not {year}")
+    """Every day of ``year`` the 放假办法 in force that year makes a public holiday for all.
+    Years before 1999 (no benefit the service pays began then, and every count it makes from
+    2004 on has an arrangement) follow the 1999 version; after 2099 the lunar festivals are
+    beyond the converter and only 元旦, 劳动节 and 国庆节 are kept."""
+    if year > LAST_YEAR:
+        return frozenset({date(year, 1, 1), date(year, 5, 1), date(year, 5, 2)}) | {
+            date(year, 10, n) for n in (1, 2, 3)
+        }
     new_year = _lunar(year, 1, 1)  # 正月初一
     eve = new_year - timedelta(days=1)  # 除夕, the last day of the twelfth lunar month
     if year >= 2025:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Benefit, StopReport
@@ -78,6 +78,16 @@ async def recount_deadlines(
         await session.execute(update(StopReport).where(StopReport.id == report.id).values(values))
         changed += 1
     return changed
+
+
+async def provisional_count(session: AsyncSession) -> int:
+    """How many stop-report deadlines are still provisional."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(StopReport)
+        .where(StopReport.calendar == DeadlineBasis.PROVISIONAL.value)
+    )
+    return count or 0
 
 
 async def _working_days_for(

@@ -61,6 +61,8 @@ def test_the_2025_revision_adds_new_years_eve_and_a_second_labour_day() -> None:
     assert {date(2025, 1, 28), date(2025, 5, 2)} <= statutory_holidays(2025)  # 除夕 2025
 
 
-def test_years_outside_the_converter_are_refused() -> None:
-    with pytest.raises(ValueError, match="1999-2099"):
-        statutory_holidays(2100)
+def test_every_year_a_date_can_name_has_an_answer() -> None:
+    """Dates run 1900-01-01 to 2099-12-31 (and a count may step into 2100): no year fails."""
+    assert date(1950, 10, 1) in statutory_holidays(1950)
+    assert date(2100, 1, 1) in statutory_holidays(2100)
+    assert date(2099, 1, 1) in statutory_holidays(2099)

@@ -48,6 +48,7 @@ def test_load_is_versioned_idempotent_and_shown_by_status(tmp_path: Path) -> Non
     after = _certsvc(tmp_path, "calendar", "status").stdout
     assert "2027  version 1  33 days" in after
     assert "loaded by 王科长" in after
+    assert after.rstrip().endswith("0 stop-report deadlines are provisional")
     recompute = _certsvc(tmp_path, "calendar", "recompute")
     assert recompute.returncode == 0, recompute.stderr
     assert recompute.stdout.strip() == "0 provisional stop-report deadlines changed"
