@@ -1,4 +1,5 @@
-"""The ``certsvc`` command: serve, migrate, manage API clients, write the OpenAPI document."""
+"""The ``certsvc`` command: serve, migrate, manage API clients and the official calendar,
+write the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.calendar_cli import add_calendar_commands
 from app.domain.policy import PolicyError
 from app.errors import AppError
 from app.settings import Settings, SettingsError, get_settings
@@ -115,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     rekey.add_argument("--batch-size", type=_positive, default=1000, help="rows per transaction")
     rekey.add_argument("--after", type=uuid.UUID, help="resume after this recipient id")
     rekey.set_defaults(handler=_rekey)
+
+    add_calendar_commands(commands)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi.yaml")

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access import verify_routes
@@ -83,6 +83,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.registry = CollectorRegistry()
+    app.state.calendar_uncovered_days = Gauge(
+        "certsvc_calendar_uncovered_days",
+        "Days of the next 90 without an official holiday arrangement (/readyz: calendar)",
+        registry=app.state.registry,
+    )
     app.state.rate_limiter = RateLimiter(settings.rate_limits)
     app.state.auth_failures = AuthFailureLimiter(
         settings.auth_failures_per_address, settings.auth_failure_window_seconds

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     LargeBinary,
     String,
@@ -27,6 +28,7 @@ from app.domain.enums import (
     Role,
 )
 from app.domain.events import CaseOutcome, Reporter, StopReason
+from app.domain.working_days import DayKind
 
 
 class ApiClient(Base):
@@ -163,6 +165,8 @@ class StopReport(Base):
     note: Mapped[str | None] = mapped_column(String(500))
     deadline: Mapped[date]
     late: Mapped[bool]
+    # official | provisional (app.domain.working_days.DeadlineBasis): a provisional deadline
+    # and its late flag are counted again when the year's arrangement is loaded.
     calendar: Mapped[str] = mapped_column(String(32))
     source_ref: Mapped[str | None] = mapped_column(String(128))
     request_digest: Mapped[str] = mapped_column(String(64))
@@ -453,3 +457,37 @@ class AuditEntry(Base):
     resource_id: Mapped[str] = mapped_column(String(64))
     recipient_id: Mapped[uuid.UUID | None]
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class CalendarSchedule(Base):
+    """One loaded version of a year's official holiday arrangement (放假安排): where it came
+    from, who loaded it and when. The newest version of a year is the one its days belong to."""
+
+    __tablename__ = "calendar_schedules"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(200))
+    loaded_by: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime]
+    digest: Mapped[str] = mapped_column(String(64))  # of the days, so a reload is a no-op
+
+
+class CalendarDay(Base):
+    """A day an official arrangement names: a holiday, or a weekend day made a working day.
+    Days it does not name are ordinary (Monday to Friday work)."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["year", "version"],
+            ["calendar_schedules.year", "calendar_schedules.version"],
+            name="fk_calendar_days_year_calendar_schedules",
+        ),
+        Index("ix_calendar_days_year", "year"),
+    )
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    year: Mapped[int]
+    version: Mapped[int]
+    kind: Mapped[DayKind] = mapped_column(str_enum(DayKind, 16))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date, datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.migrate import current_revision, head_revision
+from app.deps import NowDep
+from app.services import calendar
+from app.services.policies import today
 
 router = APIRouter(tags=["operations"])
 
@@ -19,11 +24,26 @@ class Health(BaseModel):
     status: str
 
 
+class CalendarReadiness(BaseModel):
+    """How far the official holiday arrangements reach. A warning, not a failure: without an
+    arrangement deadlines are still counted (statutory holidays and weekends), as provisional."""
+
+    covered_through: date | None = Field(
+        description="last day of the unbroken run of loaded years from today; null: none today"
+    )
+    next_days_covered: bool = Field(description="every one of the next `lookahead_days` is")
+    uncovered_days: int = Field(description="of the next `lookahead_days`, those not covered")
+    lookahead_days: int
+
+
 class Readiness(BaseModel):
     ready: bool
     database: str
     migration: str | None
     expected_migration: str
+    calendar: CalendarReadiness | None = Field(
+        default=None, description="null when the database could not say"
+    )
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness")
@@ -39,7 +59,7 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready"}},
     summary="Readiness",
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request, now: NowDep) -> JSONResponse:
     """Ready when the database answers and its schema is at the newest migration."""
     expected = head_revision()
     revision: str | None = None
@@ -54,9 +74,13 @@ async def readyz(request: Request) -> JSONResponse:
         database = "unreachable"
     ready = database == "ok" and revision == expected
     body = Readiness(
-        ready=ready, database=database, migration=revision, expected_migration=expected
+        ready=ready,
+        database=database,
+        migration=revision,
+        expected_migration=expected,
+        calendar=await _calendar_readiness(request, now) if ready else None,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
 
 @router.get(
@@ -65,6 +89,27 @@ async def readyz(request: Request) -> JSONResponse:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     summary="Prometheus metrics",
 )
-async def metrics(request: Request) -> Response:
-    """Request counts and latencies by route template, in Prometheus text format."""
+async def metrics(request: Request, now: NowDep) -> Response:
+    """Request counts and latencies by route template, and the days of the next 90 without an
+    official holiday arrangement, in Prometheus text format."""
+    await _calendar_readiness(request, now)
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _calendar_readiness(request: Request, now: datetime) -> CalendarReadiness | None:
+    """The calendar's reach, also set as the metric; None when the database cannot say."""
+    try:
+        async with asyncio.timeout(request.state.settings.db_connect_timeout_seconds):
+            async with request.state.engine.connect() as connection:
+                await connection.execution_options(read_only=True)
+                async with AsyncSession(bind=connection) as session:
+                    coverage = await calendar.coverage(session, today(now))
+    except Exception:  # a warning detail: its failure never fails readiness or a scrape
+        return None
+    request.app.state.calendar_uncovered_days.set(coverage.uncovered_days)
+    return CalendarReadiness(
+        covered_through=coverage.covered_through,
+        next_days_covered=coverage.next_days_covered,
+        uncovered_days=coverage.uncovered_days,
+        lookahead_days=calendar.LOOKAHEAD_DAYS,
+    )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import CaseOutcome, Reporter, StopReason
+from app.domain.working_days import DeadlineBasis
 from app.schemas.common import Day, IdNumber, InputModel, Line, Prose, RegionPrefix
 from app.schemas.eligibility import BenefitEligibility
 
@@ -62,7 +63,11 @@ class StopReportRead(BaseModel):
     documents: list[str]
     deadline: date = Field(description="20 working days after the event")
     late: bool
-    calendar: str = Field(description="official, or weekdays_fallback for unpublished years")
+    calendar: DeadlineBasis = Field(
+        description="official: every day counted lies in a year whose official holiday "
+        "arrangement is loaded; provisional: some did not (weekends and statutory holidays "
+        "only), and the deadline and `late` are counted again when it is loaded"
+    )
     recorded_at: datetime
     case_id: uuid.UUID | None = Field(description="the verification case a suspicion opened")
     effects: list[BenefitEligibility] = Field(description="each benefit's answer right after")

@@ -4,7 +4,6 @@ moratoria and after-the-fact checks. What each changes is decided by the engine.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import date, datetime, time
 
 from sqlalchemy import select
@@ -18,7 +17,6 @@ from app.db.models import (
     Benefit,
     Certification,
     Moratorium,
-    Recipient,
     ResumptionStep,
     StopReport,
     VerificationCase,
@@ -26,10 +24,9 @@ from app.db.models import (
 from app.db.upsert import insert_for
 from app.domain.enums import BenefitType, ResumptionMode, Role
 from app.domain.event_dates import ImplausibleDate, check_stop_date
-from app.domain.events import StopReason, ends
 from app.domain.policy import PolicyBook
-from app.domain.working_days import working_day_deadline
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.domain.working_days import DeadlineBasis
+from app.errors import Conflict, Forbidden, Unprocessable
 from app.protection import IdProtector, RequestDigest
 from app.schemas.eligibility import BenefitEligibility
 from app.schemas.stops import (
@@ -41,11 +38,13 @@ from app.schemas.stops import (
     StopReportRead,
 )
 from app.services import audit, decisions
+from app.services.calendar import count_deadline
 from app.services.cases import open_case
 from app.services.eligibility import evaluate_recipient, recipient_eligibility
 from app.services.facts import load_facts
 from app.services.policies import SERVICE_TIMEZONE, policy_for, today
 from app.services.recipients import get_recipient, lookup_recipient
+from app.services.stop_deadlines import concerned_benefits
 
 
 async def report_stop(
@@ -71,7 +70,7 @@ async def report_stop(
     else:
         assert body.recipient_id is not None
         recipient = await get_recipient(session, principal, body.recipient_id)
-    benefits = _concerned(recipient, body.benefit_id, body.reason)
+    benefits = concerned_benefits(recipient.benefits, body.benefit_id, body.reason)
     principal.require_region(benefit.agency_code for benefit in benefits)
     day = today(now)
     try:
@@ -85,7 +84,7 @@ async def report_stop(
     except ImplausibleDate as refused:
         raise Unprocessable(str(refused), code=refused.code) from None
     policy = policy_for(policies, benefits[0], body.occurred_on)
-    deadline = working_day_deadline(body.occurred_on, policy.stop_report_working_days)
+    deadline = await count_deadline(session, body.occurred_on, policy.stop_report_working_days)
     await locks.lock_recipient(session, recipient.id)
     if body.source_ref is not None:
         # A twin of this request may have committed while this one waited for the lock.
@@ -290,30 +289,6 @@ async def post_checks(
     return items[:limit]
 
 
-def _concerned(
-    recipient: Recipient, benefit_id: uuid.UUID | None, reason: StopReason
-) -> Sequence[Benefit]:
-    """The benefits a report of ``reason`` can end: the one it names, or every one of a type
-    the reason ends (a started pension ends the unemployment benefit, never the pension)."""
-    if benefit_id is None:
-        chosen = [b for b in recipient.benefits if ends(reason, b.benefit_type)]
-    else:
-        chosen = [benefit for benefit in recipient.benefits if benefit.id == benefit_id]
-        if not chosen:
-            raise NotFound("the recipient has no such benefit")
-    if not chosen:
-        raise Unprocessable(
-            f"{reason.value} ends none of the benefits it names or the recipient holds",
-            code="stop_reason_not_for_benefit",
-        )
-    if not ends(reason, chosen[0].benefit_type):
-        raise Unprocessable(
-            f"{reason.value} does not end a {chosen[0].benefit_type} benefit",
-            code="stop_reason_not_for_benefit",
-        )
-    return chosen
-
-
 async def _find(
     session: AsyncSession, principal: Principal, source_ref: str | None
 ) -> StopReport | None:
@@ -360,7 +335,7 @@ async def _read(
         documents=list(report.documents),
         deadline=report.deadline,
         late=report.late,
-        calendar=report.calendar,
+        calendar=DeadlineBasis(report.calendar),
         recorded_at=report.recorded_at,
         case_id=case_id,
         effects=await _effects(session, principal, policies, report.recipient_id, now),
