@@ -35,6 +35,7 @@ from app.services.personal_data import (
     unseal,
 )
 from app.services.policies import policy_for, today
+from app.services.registry import record_registry
 
 
 async def register_recipient(
@@ -114,7 +115,9 @@ async def register_recipient(
                 },
             )
         )
-    return await _load(session, recipient_id), created
+    recipient = await _load(session, recipient_id)
+    await record_registry(session, recipient, now)
+    return recipient, created
 
 
 async def lookup_recipient(
@@ -146,8 +149,11 @@ async def update_recipient(
     principal: Principal,
     recipient_id: uuid.UUID,
     changes: RecipientUpdate,
+    now: datetime,
 ) -> Recipient:
-    """Registry changes stay within the client's own regions."""
+    """Registry changes stay within the client's own regions. A change of the emergency
+    contacts is kept with its time (`record_registry`): it decides the cycle of the next
+    certification, not of those already made (docs/policy.md §3)."""
     recipient = await _load(session, recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
     for field, value in changes.model_dump(exclude_unset=True).items():
@@ -158,6 +164,7 @@ async def update_recipient(
         else:
             setattr(recipient, field, value)
     await session.flush()
+    await record_registry(session, recipient, now)
     return recipient
 
 
