@@ -64,28 +64,30 @@ def upgrade() -> None:
     _backfill()
 
 
+# Ids are made by the database: random UUIDs on PostgreSQL, and on SQLite sixteen random bytes
+# as the Uuid type stores them there (hex text, no dashes).
+_NEW_ID = {"postgresql": "gen_random_uuid()", "sqlite": "lower(hex(randomblob(16)))"}
+_CONTACTS = """
+INSERT INTO registry_history (id, recipient_id, benefit_id, emergency_contacts,
+                              funeral_subsidy_area, valid_from, recorded_at, is_change)
+SELECT NEW_ID, r.id, NULL, r.emergency_contacts, NULL, r.created_at, r.created_at, false
+FROM recipients r
+"""
+_FLAGS = """
+INSERT INTO registry_history (id, recipient_id, benefit_id, emergency_contacts,
+                              funeral_subsidy_area, valid_from, recorded_at, is_change)
+SELECT NEW_ID, b.recipient_id, b.id, NULL, b.funeral_subsidy_area, b.created_at, b.created_at,
+       false
+FROM benefits b
+"""
+
+
 def _backfill() -> None:
     """One row per recipient and per benefit from the current values, valid from and known at
-    the registration. Ids are made by the database: random UUIDs on PostgreSQL, and on SQLite
-    sixteen random bytes as the Uuid type stores them (hex text, no dashes)."""
-    dialect = op.get_bind().dialect.name
-    new_id = "gen_random_uuid()" if dialect == "postgresql" else "lower(hex(randomblob(16)))"
-    op.execute(
-        sa.text(
-            "INSERT INTO registry_history (id, recipient_id, benefit_id, emergency_contacts,"
-            " funeral_subsidy_area, valid_from, recorded_at, is_change)"
-            f" SELECT {new_id}, r.id, NULL, r.emergency_contacts, NULL, r.created_at,"
-            " r.created_at, false FROM recipients r"
-        )
-    )
-    op.execute(
-        sa.text(
-            "INSERT INTO registry_history (id, recipient_id, benefit_id, emergency_contacts,"
-            " funeral_subsidy_area, valid_from, recorded_at, is_change)"
-            f" SELECT {new_id}, b.recipient_id, b.id, NULL, b.funeral_subsidy_area,"
-            " b.created_at, b.created_at, false FROM benefits b"
-        )
-    )
+    the registration."""
+    new_id = _NEW_ID[op.get_bind().dialect.name]
+    for statement in (_CONTACTS, _FLAGS):
+        op.execute(sa.text(statement.replace("NEW_ID", new_id)))
 
 
 def downgrade() -> None:

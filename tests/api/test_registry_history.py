@@ -65,8 +65,9 @@ def _view(answer: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def test_adding_contacts_after_a_lapse_revives_nothing(api: Api) -> None:
-    """Shanxi 二(一): "供养亲属，按填写的紧急联系人数量确定认证周期，两个紧急联系人的认证周期为12个月
-    （从认证当月算起，按月计算，下同）；一个紧急联系人的认证周期为6个月；没有紧急联系人的认证周期为3个月。"
+    """Shanxi 二(一): "供养亲属，按填写的紧急联系人数量确定认证周期，
+    两个紧急联系人的认证周期为12个月（从认证当月算起，按月计算，下同）；
+    一个紧急联系人的认证周期为6个月；没有紧急联系人的认证周期为3个月。"
 
     A dependent with no contacts certified on 2026-06-10 gets 3 months, valid through
     2026-08-31, and lapses from September. Two contacts added on 2026-12-05 decide the cycle of
@@ -136,8 +137,9 @@ async def test_removing_contacts_never_shortens_a_running_cycle(api: Api) -> Non
 
 
 async def test_the_funeral_subsidy_flag_decides_the_next_certification(api: Api) -> None:
-    """Hunan 二(一): "我省享受基本养老保险定期待遇和工伤保险长期待遇人员资格认证周期为 12 个月，其中工伤保险
-    供养亲属抚恤金享受人员和未建立丧葬补助金地区的城乡居民养老保险待遇享受人员，资格认证周期为 6 个月。"
+    """Hunan 二(一): "我省享受基本养老保险定期待遇和工伤保险长期待遇人员资格认证周期为 12 个月，
+    其中工伤保险供养亲属抚恤金享受人员和未建立丧葬补助金地区的城乡居民养老保险待遇享受人员，
+    资格认证周期为 6 个月。"
 
     A resident pensioner in an area with a funeral subsidy, certified on 2026-06-10: 12 months,
     valid through 2027-05-31. The registry says on 2026-09-01 that the area has none: the June
