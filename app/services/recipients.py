@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from app.access import BIRTH_DATE_ROLES
 from app.auth import Principal
 from app.db.base import new_id
+from app.db.locks import lock_recipient
 from app.db.models import Benefit, Recipient
 from app.db.upsert import insert_for
 from app.domain.enums import Role
@@ -81,6 +82,9 @@ async def register_recipient(
         select(Recipient.id).where(Recipient.id_digest == digest)
     )
     assert recipient_id is not None
+    # The person's lock first, then the benefits' rows: every writer of a person takes them in
+    # this order, so two registrations of one person (or one and a PATCH) wait, never deadlock.
+    await lock_recipient(session, recipient_id)
     if not created:
         recipient = await session.get_one(Recipient, recipient_id)
         for field, value in person.items():
@@ -154,6 +158,7 @@ async def update_recipient(
     """Registry changes stay within the client's own regions. A change of the emergency
     contacts is kept with its time (`record_registry`): it decides the cycle of the next
     certification, not of those already made (docs/policy.md §3)."""
+    await lock_recipient(session, recipient_id)
     recipient = await _load(session, recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
     for field, value in changes.model_dump(exclude_unset=True).items():

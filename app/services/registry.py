@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -24,9 +24,13 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
     flag. A field with no value yet gets its first (``is_change`` false): the registration.
 
     Under the recipient's lock, so two writers of one person append in turn and each compares
-    with what the other committed."""
+    with what the other committed. A person's values are recorded at strictly increasing
+    instants, in the order the writers got the lock: a writer whose clock read ``now`` before
+    the one that went first records a microsecond after it, so the newest value recorded is
+    always the one the registry holds."""
     await lock_recipient(session, recipient.id)
     latest: dict[uuid.UUID | None, Any] = {}
+    at = now
     for row in await session.execute(
         select(
             RegistryHistory.benefit_id,
@@ -36,6 +40,7 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
             RegistryHistory.recorded_at,
         ).where(RegistryHistory.recipient_id == recipient.id)
     ):
+        at = max(at, row.recorded_at + _TICK)
         held = latest.get(row.benefit_id)
         if held is None or (row.recorded_at, row.valid_from) > (held.recorded_at, held.valid_from):
             latest[row.benefit_id] = row
@@ -43,7 +48,7 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
     contacts = latest.get(None)
     if contacts is None or contacts.emergency_contacts != recipient.emergency_contacts:
         rows.append(
-            _row(recipient.id, None, recipient.emergency_contacts, None, now, contacts is not None)
+            _row(recipient.id, None, recipient.emergency_contacts, None, at, contacts is not None)
         )
     for benefit in recipient.benefits:
         flag = latest.get(benefit.id)
@@ -54,7 +59,7 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
                     benefit.id,
                     None,
                     benefit.funeral_subsidy_area,
-                    now,
+                    at,
                     flag is not None,
                 )
             )
@@ -81,6 +86,9 @@ def changed_registry_rows(
         RegistryHistory.valid_from,
         RegistryHistory.recorded_at,
     ).where(RegistryHistory.recipient_id.in_(changed))
+
+
+_TICK = timedelta(microseconds=1)
 
 
 def _row(

@@ -5,13 +5,19 @@ service answered at the time."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
+import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.models import RegistryHistory
 from app.domain.enums import Role
-from tests.conftest import Api
+from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
 
 SHANXI_DEPENDENT = {"benefit_type": "work_injury_dependent", "agency_code": "140402"}
@@ -223,3 +229,47 @@ async def test_as_of_and_known_at_answers_equal_those_given_at_the_time(api: Api
     for rid, on, asked, answers in stored:
         again = await desk.ask("2027-07-01T10:00:00+08:00", rid, on, known_at=asked)
         assert again == answers, (rid, on, asked)
+
+
+async def test_concurrent_changes_of_one_person_all_land_in_the_history(
+    committing_api: Api, database: Database
+) -> None:
+    """docs/policy.md §3.1: "each change … appends one in the same transaction" — twenty
+    writers at once (contacts changed, the person registered again with another funeral flag)
+    all succeed, none deadlocks, and the newest value of each field in the history is the one
+    the registry holds, every value differing from the one before it."""
+    committing_api.set_now("2026-06-10T10:00:00+08:00")
+    admin = await committing_api.new_client(Role.ADMIN)
+    number = id_number("430102")
+
+    def registration(flag: bool) -> dict[str, Any]:
+        return recipient(number, benefits=[benefit(**HUNAN_RESIDENT, funeral_subsidy_area=flag)])
+
+    created = await admin.post("/v1/recipients", json=registration(True))
+    assert created.status_code == 201, created.text
+    rid = created.json()["recipient_id"]
+    writes = [
+        admin.patch(f"/v1/recipients/{rid}", json={"emergency_contacts": n % 4})
+        if n % 2
+        else admin.post("/v1/recipients", json=registration(n % 4 == 0))
+        for n in range(20)
+    ]
+    answers = await asyncio.gather(*writes)
+    assert [answer.status_code for answer in answers] == [200] * 20, [a.text for a in answers]
+
+    current = (await admin.get(f"/v1/recipients/{rid}")).json()
+    async with AsyncSession(database.engine) as session:
+        rows = (
+            await session.scalars(
+                select(RegistryHistory)
+                .where(RegistryHistory.recipient_id == uuid.UUID(rid))
+                .order_by(RegistryHistory.recorded_at, RegistryHistory.id)
+            )
+        ).all()
+    contacts = [row.emergency_contacts for row in rows if row.benefit_id is None]
+    flags = [row.funeral_subsidy_area for row in rows if row.benefit_id is not None]
+    assert contacts[-1] == current["emergency_contacts"]
+    assert flags[-1] is current["benefits"][0]["funeral_subsidy_area"]
+    assert all(a != b for a, b in itertools.pairwise(contacts))
+    assert all(a != b for a, b in itertools.pairwise(flags))
+    assert [row.is_change for row in rows].count(False) == 2  # the registration's two values

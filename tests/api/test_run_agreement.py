@@ -3,8 +3,9 @@ a run is computed.
 
 A generated population with every kind of fact (certifications, some revoked, deaths,
 imprisonments, suspicions and their cases, resumption steps, a moratorium, changes of
-emergency contacts and funeral-subsidy flags, facts recorded after the run's instant) is run in Shanxi and Hunan; every stored item, and every benefit of a
-batch check over the same recipients, must equal the single eligibility answer, and an item's
+emergency contacts and funeral-subsidy flags, facts recorded after the run's instant) is run
+in Shanxi and Hunan; every stored item, and every benefit of a batch check over the same
+recipients, must equal the single eligibility answer, and an item's
 ``last_record_at`` must be `FactBook.newest_record`. On PostgreSQL the run is also computed in
 worker processes over many small spans, which must serve the same bytes as the in-process
 computation. A run computed before pages were stored is served from its items, byte for byte.
