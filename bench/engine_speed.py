@@ -8,7 +8,9 @@ like a county, decided as known at the run's instant, with
 - 70 % certified within their cycle (and on time before that),
 - 15 % overdue (validity ran out months or years ago),
 - 10 % never certified (a few of them not yet approved),
--  5 % with life events: stop reports, suspicions and their cases, steps, a moratorium.
+-  5 % with life events: stop reports, suspicions and their cases, steps, a moratorium,
+-  5 % whose emergency contacts or funeral-subsidy flag changed (docs/policy.md §3.1), the
+   rest of their facts as in the first two groups.
 
 Then checks that `evaluate_eligibility` (with its shortcut) and `_evaluate_full` (every month
 walked, the baseline) agree on every call, times both on the same calls in turns (CPU time of
@@ -42,6 +44,7 @@ from app.domain.events import (
     CaseOutcome,
     LifeEvents,
     MoratoriumFact,
+    RegistryFact,
     ResumptionStepFact,
     StopEventFact,
     StopReason,
@@ -63,7 +66,7 @@ BENEFIT_WEIGHTS = {
     BenefitType.UNEMPLOYMENT: 6,
     BenefitType.ILLNESS_DISABILITY_ALLOWANCE: 4,
 }
-GROUPS = {"current": 70, "overdue": 15, "never": 10, "events": 5}
+GROUPS = {"current": 65, "overdue": 15, "never": 10, "events": 5, "registry": 5}
 CHANNELS = [Channel.FACE] * 7 + [Channel.MANUAL, Channel.GRASSROOTS_TERMINAL, Channel.HOME_VISIT]
 # Monthly payment runs after enforcement started in both provinces (2026-05-01, 2026-06-01).
 RUN_DAYS = [date(2026, 9, 8), date(2026, 12, 8), date(2027, 3, 8), date(2027, 6, 8)]
@@ -116,11 +119,13 @@ def _call(rng: random.Random, policies: dict[str, Policy], group: str, index: in
     if group == "never":
         certs = [_failed(rng, on)] if rng.random() < 0.2 else []
     else:
-        overdue = group == "overdue" or (group == "events" and rng.random() < 0.3)
+        overdue = group == "overdue" or (group in ("events", "registry") and rng.random() < 0.3)
         behind = rng.randint(months, months + 30) if overdue else rng.randint(0, months - 1)
         certs = _history(rng, here - behind, on, months)
         if group == "events":
             events = _events(rng, benefit, on, province)
+        elif group == "registry":
+            events = _registry(rng, benefit, recipient, on)
     return Call(group, benefit, recipient, tuple(certs), policy, on, known_at, events)
 
 
@@ -213,12 +218,35 @@ def _events(rng: random.Random, benefit: BenefitFacts, on: date, province: str) 
     return LifeEvents(stops=(report,), cases=cases)
 
 
+def _registry(
+    rng: random.Random, benefit: BenefitFacts, recipient: RecipientFacts, on: date
+) -> LifeEvents:
+    """The registration's values, then a change of contacts or of the flag within the last
+    two years (valid and recorded the same day, as the API records it)."""
+    registered = datetime.combine(on - timedelta(days=2000), clock(2), UTC)
+    changed = datetime.combine(on - timedelta(days=rng.randint(1, 700)), clock(3), UTC)
+    if rng.random() < 0.5:
+        before: int | bool | None = rng.choice([0, 1, 2])
+        rows = (
+            RegistryFact(None, before, registered, registered),
+            RegistryFact(None, recipient.emergency_contacts, changed, changed),
+        )
+    else:
+        before = rng.choice([None, True, False])
+        rows = (
+            RegistryFact(benefit.benefit_id, before, registered, registered),
+            RegistryFact(benefit.benefit_id, benefit.funeral_subsidy_area, changed, changed),
+        )
+    return LifeEvents(registry=rows)
+
+
 def answered_by_shortcut(c: Call) -> bool:
-    setup, certs, findings = engine._prepare(
-        c.benefit, c.recipient, c.certifications, c.policy, c.known_at, c.events
+    setup, certs, findings, history = engine._prepare(
+        c.benefit, c.recipient, c.certifications, c.policy, c.on, c.known_at, c.events
     )
     counted = engine._counted(certs, setup, c.on, c.known_at, findings)
-    return engine._fast(setup, c.benefit, counted, findings, c.on) is not None
+    ends = engine._ends(setup, counted, history, c.known_at)
+    return engine._fast(setup, c.benefit, counted, ends, findings, c.on) is not None
 
 
 def seconds(evaluate: Engine, calls: Sequence[Call]) -> float:

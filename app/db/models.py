@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -95,6 +96,41 @@ class Benefit(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     recipient: Mapped[Recipient] = relationship(back_populates="benefits", lazy="raise")
+
+
+class RegistryHistory(Base):
+    """The registry fields a cycle reads, as they were (docs/policy.md §3): one row per value,
+    with the instant it holds from (valid time) and the instant the service learned it
+    (recorded time). A recipient's number of emergency contacts (``benefit_id`` None) or one
+    benefit's funeral-subsidy flag (``benefit_id`` given; the flag may be unknown, NULL).
+    Registration writes the first value, each change appends one (``is_change``); rows are
+    never changed. Answers read only the rows of recipients with a change: with one value per
+    field, the current values are the whole story."""
+
+    __tablename__ = "registry_history"
+    __table_args__ = (
+        Index("ix_registry_history_recipient_id", "recipient_id", "benefit_id"),
+        Index(
+            "ix_registry_history_changes",
+            "recipient_id",
+            postgresql_where=text("is_change"),
+            sqlite_where=text("is_change"),
+        ),
+        CheckConstraint(
+            "(benefit_id IS NULL) = (emergency_contacts IS NOT NULL)", name="one_field"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    benefit_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("benefits.id", ondelete="CASCADE")
+    )
+    emergency_contacts: Mapped[int | None]
+    funeral_subsidy_area: Mapped[bool | None]
+    valid_from: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    is_change: Mapped[bool]
 
 
 class Certification(Base):

@@ -14,7 +14,7 @@ must give equal answers; tests/domain/test_fast_path.py checks that they do.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from app.domain.findings import Findings, find, month_at, month_of
 from app.domain.months import Month, month_of_instant, month_range
 from app.domain.policy import Policy
 from app.domain.reasons import Reason
+from app.domain.registry import CycleFacts
 from app.domain.suspension import (
     Cover,
     MonthState,
@@ -126,11 +127,16 @@ def evaluate_eligibility(
     ``policy`` must be the province's version in force on ``on`` (`PolicyBook.for_agency`) and
     must cover the benefit type; otherwise ValueError.
     """
-    setup, certs, findings = _prepare(benefit, recipient, certifications, policy, known_at, events)
+    setup, certs, findings, history = _prepare(
+        benefit, recipient, certifications, policy, on, known_at, events
+    )
     counted = _counted(certs, setup, on, known_at, findings)
-    answer = _fast(setup, benefit, counted, findings, on)
+    ends = _ends(setup, counted, history, known_at)
+    answer = _fast(setup, benefit, counted, ends, findings, on)
     if answer is None:
-        answer = _full(setup, benefit, certs, counted, findings, on, known_at, events)
+        answer = _full(
+            setup, benefit, certs, counted, ends, history, findings, on, known_at, events
+        )
     return answer
 
 
@@ -145,9 +151,12 @@ def _evaluate_full(
     events: LifeEvents = NO_EVENTS,
 ) -> Eligibility:
     """`evaluate_eligibility` without the shortcut: every month walked (the reference)."""
-    setup, certs, findings = _prepare(benefit, recipient, certifications, policy, known_at, events)
+    setup, certs, findings, history = _prepare(
+        benefit, recipient, certifications, policy, on, known_at, events
+    )
     counted = _counted(certs, setup, on, known_at, findings)
-    return _full(setup, benefit, certs, counted, findings, on, known_at, events)
+    ends = _ends(setup, counted, history, known_at)
+    return _full(setup, benefit, certs, counted, ends, history, findings, on, known_at, events)
 
 
 # --- what one benefit type needs from its policy, worked out once ---------------------------
@@ -194,10 +203,14 @@ def _prepare(
     recipient: RecipientFacts,
     certifications: Iterable[CertificationFact],
     policy: Policy,
+    on: date,
     known_at: datetime | None,
     events: LifeEvents,
-) -> tuple[_Setup, tuple[CertificationFact, ...], Findings]:
-    """Check the arguments and gather what both paths need, refusing bad input in one order."""
+) -> tuple[_Setup, tuple[CertificationFact, ...], Findings, CycleFacts | None]:
+    """Check the arguments and gather what both paths need, refusing bad input in one order.
+
+    With a registry history (`app.domain.registry`), the setup is made from the values in
+    force on ``on`` as known at ``known_at``: the cycle a certification made that day gets."""
     if not policy.covers(benefit.benefit_type) or benefit.agency_code[:2] != policy.province:
         raise ValueError(
             f"policy {policy.id} does not apply to {benefit.benefit_type} of {benefit.agency_code}"
@@ -205,11 +218,27 @@ def _prepare(
     if known_at is not None and known_at.utcoffset() is None:
         raise ValueError("known_at must be timezone-aware")
     certs = tuple(certifications)
-    setup = _setup(policy, benefit, recipient)
+    history = None
+    if events.registry:
+        history = CycleFacts.of(
+            events.registry,
+            benefit.benefit_id,
+            recipient.emergency_contacts,
+            benefit.funeral_subsidy_area,
+        )
+    if history is None:
+        setup = _setup(policy, benefit, recipient)
+    else:
+        contacts, funeral = history.values_on(on, policy.tz, known_at)
+        setup = _setup(
+            policy,
+            replace(benefit, funeral_subsidy_area=funeral),
+            replace(recipient, emergency_contacts=contacts),
+        )
     findings = find(
         events, benefit.benefit_id, benefit.benefit_type, benefit.agency_code, setup.tz, known_at
     )
-    return setup, certs, findings
+    return setup, certs, findings, history
 
 
 def _setup(policy: Policy, benefit: BenefitFacts, recipient: RecipientFacts) -> _Setup:
@@ -265,6 +294,7 @@ def _fast(
     setup: _Setup,
     benefit: BenefitFacts,
     counted: dict[int, CertificationFact],
+    ends: _Ends | None,
     findings: Findings,
     on: date,
 ) -> Eligibility | None:
@@ -306,7 +336,7 @@ def _fast(
         previous: int | None = None
         for made_in in made:
             if made_in > first:
-                lapse = _lapse_from(first, previous, cycle, made_in, approved)
+                lapse = _lapse_from(first, previous, cycle, ends, made_in, approved)
                 if lapse is not None:
                     if moratoria and _overlaps(moratoria, lapse, last_day_at(made_in - 1)):
                         return None
@@ -316,15 +346,17 @@ def _fast(
             previous = made_in
 
     newest = made[-1] if made else None
-    valid_through = None if newest is None else last_day_at(newest + cycle - 1)
+    ended = _ended(newest, cycle, ends)
+    valid_through = None if ended is None else last_day_at(ended)
     decision = decide(on, valid_through, terms.window)
     next_due = valid_through or setup.deadline
+    reported = cycle if ends is None else ends.newest_cycle  # the newest one's own cycle
     if decision.payable:
         back_pay: tuple[Month, ...] = ()
         resumed = None
         if newest == month and month > first:  # certified this month: after a lapse?
             previous = made[-2] if len(made) > 1 else None
-            lapse = _lapse_from(first, previous, cycle, month, approved)
+            lapse = _lapse_from(first, previous, cycle, ends, month, approved)
             if lapse is not None:
                 if moratoria and _overlaps(moratoria, lapse, last_day_at(month - 1)):
                     return None
@@ -332,31 +364,81 @@ def _fast(
                 if setup.owed:
                     back_pay = tuple(month_at(index) for index in range(lapse, month))
         return Eligibility(
-            policy_id, decision.status, decision.reason, True, cycle, valid_through, next_due,
+            policy_id, decision.status, decision.reason, True, reported, valid_through, next_due,
             last, None, back_pay, (), None, False, resumed, None,
         )  # fmt: skip
 
     # Withheld for lack of certification since the month after validity ran out.
-    lapse = first if newest is None else max(first, newest + cycle)
+    lapse = first if ended is None else max(first, ended + 1)
     if moratoria and _overlaps(moratoria, lapse, on):
         return None
     # The tier a certification made now would meet: the months withheld before this one.
     mode = setup.lapse_mode(month - lapse, None if newest is None else month - newest)
     return Eligibility(
-        policy_id, S.SUSPENDED, decision.reason, False, cycle, valid_through, next_due, last,
+        policy_id, S.SUSPENDED, decision.reason, False, reported, valid_through, next_due, last,
         mode, (), (), None, False, None, None,
     )  # fmt: skip
 
 
 def _lapse_from(
-    first: int, previous: int | None, cycle: int, made_in: int, approved: bool
+    first: int,
+    previous: int | None,
+    cycle: int,
+    ends: _Ends | None,
+    made_in: int,
+    approved: bool,
 ) -> int | None:
     """The first month of the lapse just before a certification made in ``made_in`` (> first),
     None when the month before it was covered or awaited the first certification."""
-    if previous is None:
+    ended = _ended(previous, cycle, ends)
+    if ended is None:
         return first if approved else None
-    expired = previous + cycle  # the first month after the previous one's validity
+    expired = ended + 1  # the first month after the previous one's validity
     return max(first, expired) if expired < made_in else None
+
+
+def _ended(made_in: int | None, cycle: int, ends: _Ends | None) -> int | None:
+    """The last month covered by the certifications up to the one made in ``made_in``."""
+    if made_in is None:
+        return None
+    return made_in + cycle - 1 if ends is None else ends[made_in]
+
+
+def _ends(
+    setup: _Setup,
+    counted: dict[int, CertificationFact],
+    history: CycleFacts | None,
+    known_at: datetime | None,
+) -> _Ends | None:
+    """With a registry history: by certification month, the last month covered up to it.
+
+    Each certification gets the cycle of the values in force when it was made (as known at
+    ``known_at``), from its own month; a later one with a shorter cycle never ends validity
+    that an earlier one gave (no decided month is taken back). None without a history (or
+    without a cycle): every certification has the setup's cycle, so the newest decides."""
+    cycle = setup.terms.cycle
+    if history is None or cycle is None or not counted:
+        return None
+    policy = setup.policy
+    benefit_type = setup.terms.benefit_type
+    ends = _Ends()
+    reach = -1
+    for month in sorted(counted):
+        own = history.cycle_at(policy, benefit_type, counted[month].occurred_at, known_at)
+        ends.newest_cycle = ends.cycles[month] = cycle if own is None else own
+        reach = max(reach, month + ends.newest_cycle - 1)
+        ends[month] = reach
+    return ends
+
+
+class _Ends(dict[int, int]):
+    """By certification month, the last month covered up to it; each one's own cycle; and the
+    newest one's (what ``cycle_months`` reports)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cycles: dict[int, int] = {}
+        self.newest_cycle = 0
 
 
 def _overlaps(moratoria: tuple[MoratoriumFact, ...], first: int, until: date) -> bool:
@@ -372,6 +454,8 @@ def _full(
     benefit: BenefitFacts,
     certifications: tuple[CertificationFact, ...],
     counted: dict[int, CertificationFact],
+    ends: _Ends | None,
+    history: CycleFacts | None,
     findings: Findings,
     on: date,
     known_at: datetime | None,
@@ -381,7 +465,9 @@ def _full(
     cycle = terms.cycle
     window = terms.window
     begin = _first_walked(setup, benefit, findings, on)
-    covers = _covers(counted, cycle, findings, setup.tz)
+    covers = _covers(counted, cycle, ends, findings, setup.tz)
+    if ends is not None:
+        cycle = ends.newest_cycle
     states = simulate(terms, covers, findings, begin, on)
     last = _newest(counted)
     newest = covers[-1] if covers else None
@@ -394,7 +480,7 @@ def _full(
         next_due = valid_through or window.first_certification_deadline
     stopped = decision.status is S.STOPPED
     overpaid = (
-        _overpaid(setup, benefit, certifications, findings, begin, on, events)
+        _overpaid(setup, benefit, certifications, history, findings, begin, on, events)
         if findings.death is not None or findings.stops or findings.incarcerations
         else ()
     )
@@ -443,23 +529,27 @@ def months_paid(
     known at ``known_at``: with hindsight, each past month judged at its last day. A payment
     run compares this with what the stored runs did (docs/policy.md §7.5). Nothing for a
     benefit whose withheld months are not paid back (unapproved, or ``back_pay = false``)."""
-    setup, certs, findings = _prepare(benefit, recipient, certifications, policy, known_at, events)
+    setup, certs, findings, history = _prepare(
+        benefit, recipient, certifications, policy, on, known_at, events
+    )
     if not setup.owed:
         return frozenset()
     begin = _first_walked(setup, benefit, findings, on)
-    return frozenset(paid_months(_history(setup, certs, findings, begin, on, known_at)))
+    return frozenset(paid_months(_history(setup, certs, history, findings, begin, on, known_at)))
 
 
 def _history(
     setup: _Setup,
     certifications: tuple[CertificationFact, ...],
+    history: CycleFacts | None,
     findings: Findings,
     start: Month,
     until: date,
     known_at: datetime | None,
 ) -> list[MonthState]:
     counted = _counted(certifications, setup, until, known_at, findings)
-    covers = _covers(counted, setup.terms.cycle, findings, setup.tz)
+    ends = _ends(setup, counted, history, known_at)
+    covers = _covers(counted, setup.terms.cycle, ends, findings, setup.tz)
     return simulate(setup.terms, covers, findings, start, until)
 
 
@@ -467,6 +557,7 @@ def _overpaid(
     setup: _Setup,
     benefit: BenefitFacts,
     certifications: tuple[CertificationFact, ...],
+    history: CycleFacts | None,
     findings: Findings,
     start: Month,
     on: date,
@@ -491,7 +582,7 @@ def _overpaid(
             setup.tz,
             before,
         )
-        states = _history(setup, certifications, earlier, start, until, before)
+        states = _history(setup, certifications, history, earlier, start, until, before)
         overpaid |= months & paid_months(states)
     return tuple(sorted(overpaid))
 
@@ -551,22 +642,30 @@ def _counted(
 
 
 def _covers(
-    counted: dict[int, CertificationFact], cycle: int | None, findings: Findings, tz: ZoneInfo
+    counted: dict[int, CertificationFact],
+    cycle: int | None,
+    ends: _Ends | None,
+    findings: Findings,
+    tz: ZoneInfo,
 ) -> list[Cover]:
     """Validity by certification month: 从认证当月算起，按月计算 — month m with an N-month cycle
     covers m … m+N−1. A certification made before the agency found the benefit ineligible
-    (核实停发) gives no validity after the month the finding takes effect."""
+    (核实停发) gives no validity after the month the finding takes effect. With a registry
+    history (``ends``) each has its own N, and a newer one never covers less than the one
+    before it did (`_ends`)."""
     if cycle is None:
         return []
-    covers = []
+    covers: list[Cover] = []
     stops = findings.stops
     for month in sorted(counted):
-        last = month_at(month + cycle - 1)
+        last = month_at(month + (cycle if ends is None else ends.cycles[month]) - 1)
         if stops:
             made_on = counted[month].occurred_at.astimezone(tz).date()
             for stop in stops:
                 if stop.resolved_on is not None and made_on <= stop.resolved_on:
                     last = min(last, stop.last_paid)
+        if ends is not None and covers and covers[-1].last > last:
+            last = covers[-1].last
         covers.append(Cover(month_at(month), last))
     return covers
 

@@ -116,11 +116,27 @@ class MoratoriumFact:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryFact:
+    """One value of a registry field that decides a cycle, with its two times
+    (docs/policy.md §3): the recipient's number of emergency contacts (``benefit_id`` None) or
+    one benefit's funeral-subsidy flag (``benefit_id`` given; the value may be None, unknown).
+    The value holds from ``valid_from`` until the next value's; the service learned it at
+    ``recorded_at``."""
+
+    benefit_id: str | None
+    value: int | bool | None
+    valid_from: datetime  # aware
+    recorded_at: datetime  # aware
+
+
+@dataclass(frozen=True, slots=True)
 class LifeEvents:
     stops: tuple[StopEventFact, ...] = ()
     cases: tuple[CaseFact, ...] = ()
     steps: tuple[ResumptionStepFact, ...] = ()
     moratoria: tuple[MoratoriumFact, ...] = ()
+    # Only fields whose value ever changed: with one value, the current one is the whole story.
+    registry: tuple[RegistryFact, ...] = ()
 
 
 NO_EVENTS = LifeEvents()

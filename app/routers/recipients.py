@@ -80,7 +80,12 @@ async def update_recipient(
     session: SessionDep,
     principal: PrincipalDep,
     protector: ProtectorDep,
+    now: NowDep,
 ) -> RecipientRead:
-    """Change contact facts; the cycle rules that depend on them apply from the next answer."""
-    recipient = await service.update_recipient(session, protector, principal, recipient_id, body)
+    """Change contact facts. A change of the emergency contacts is kept with its time: it
+    decides the cycle of the next certification, never of one already made, so as-of and
+    known-at answers stay as they were given (docs/policy.md §3)."""
+    recipient = await service.update_recipient(
+        session, protector, principal, recipient_id, body, now
+    )
     return service.to_read(recipient, protector, principal)

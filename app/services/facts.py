@@ -33,11 +33,13 @@ from app.domain.events import (
     CaseOutcome,
     LifeEvents,
     MoratoriumFact,
+    RegistryFact,
     ResumptionStepFact,
     StopEventFact,
     StopReason,
 )
 from app.errors import DatabaseUnavailable
+from app.services.registry import changed_registry_rows, registry_fact, registry_facts
 
 logger = logging.getLogger("certsvc.errors")
 
@@ -53,6 +55,8 @@ class Facts:
     stops: list[StopEventFact] = field(default_factory=list)
     cases: list[CaseFact] = field(default_factory=list)
     steps: list[ResumptionStepFact] = field(default_factory=list)
+    # The registry values deciding cycles, for a recipient with any change (docs/policy.md §3).
+    registry: list[RegistryFact] = field(default_factory=list)
 
     def events(self, moratoria: Sequence[MoratoriumFact]) -> LifeEvents:
         return LifeEvents(
@@ -60,6 +64,7 @@ class Facts:
             cases=tuple(self.cases),
             steps=tuple(self.steps),
             moratoria=tuple(moratoria),
+            registry=tuple(self.registry),
         )
 
 
@@ -84,12 +89,14 @@ class FactBook:
             *(c.opened_at for c in facts.cases),
             *(c.resolved_at for c in facts.cases if c.resolved_at is not None),
             *(s.recorded_at for s in facts.steps),
+            *(r.recorded_at for r in facts.registry),
         ]
         return max((i for i in instants if i <= known_at), default=None)
 
 
 async def load_facts(session: AsyncSession, recipient_ids: Collection[uuid.UUID]) -> FactBook:
-    """Five queries per chunk of recipients (certifications, stops, cases, steps) plus one for
+    """Six queries per chunk of recipients (certifications, stops, cases, steps, registry
+    history) plus one for
     the moratoria, however many recipients are asked about; on PostgreSQL one statement per
     chunk plus one, on the session's own connection (it sees the session's transaction)."""
     bind = session.bind
@@ -135,6 +142,12 @@ async def load_facts(session: AsyncSession, recipient_ids: Collection[uuid.UUID]
                 ResumptionStepFact(
                     kind=step.kind, on=step.completed_on, recorded_at=step.recorded_at
                 )
+            )
+        for rid, bid, contacts, funeral, valid_from, recorded_at in await session.execute(
+            changed_registry_rows(chunk)
+        ):
+            facts[rid].registry.append(
+                registry_fact(bid, contacts, funeral, valid_from, recorded_at)
             )
     # Moratoria are few (an admin sets them): the engine matches prefixes and types.
     moratoria = [moratorium_fact(row) for row in await session.scalars(select(Moratorium))]
@@ -211,7 +224,12 @@ _FACT_ARRAYS = """
                    v.effective_on, v.resolved_at)
         FROM verification_cases v WHERE v.recipient_id = r.id) AS cases,
   ARRAY(SELECT ROW(p.kind, p.completed_on, p.recorded_at)
-        FROM resumption_steps p WHERE p.recipient_id = r.id) AS steps"""
+        FROM resumption_steps p WHERE p.recipient_id = r.id) AS steps,
+  ARRAY(SELECT ROW(h.benefit_id, h.emergency_contacts, h.funeral_subsidy_area, h.valid_from,
+                   h.recorded_at)
+        FROM registry_history h WHERE h.recipient_id = r.id
+          AND EXISTS (SELECT FROM registry_history c WHERE c.recipient_id = r.id AND c.is_change)
+       ) AS registry"""
 _MORATORIA_ARRAY = """
   ARRAY(SELECT ROW(m.id, m.agency_code, m.benefit_types::text, m.starts_on, m.ends_on,
                    m.created_at)
@@ -290,13 +308,19 @@ def _recipient_from_row(recipient_id: uuid.UUID, row: Any) -> tuple[RecipientRow
             for b in row["benefits"]
         ),
     )
-    facts = _facts_from_arrays(row["certifications"], row["stops"], row["cases"], row["steps"])
+    facts = _facts_from_arrays(
+        row["certifications"], row["stops"], row["cases"], row["steps"], row["registry"]
+    )
     moratoria = _moratoria_from_array(row["moratoria"])
     return recipient, FactBook({recipient_id: facts}, moratoria)
 
 
 def _facts_from_arrays(
-    certifications: Sequence[Any], stops: Sequence[Any], cases: Sequence[Any], steps: Sequence[Any]
+    certifications: Sequence[Any],
+    stops: Sequence[Any],
+    cases: Sequence[Any],
+    steps: Sequence[Any],
+    registry: Sequence[Any],
 ) -> Facts:
     """One recipient's facts from the typed record arrays the PostgreSQL statements return."""
     return Facts(
@@ -338,6 +362,7 @@ def _facts_from_arrays(
         steps=[
             ResumptionStepFact(kind=ResumptionMode(p[0]), on=p[1], recorded_at=p[2]) for p in steps
         ],
+        registry=registry_facts(registry),
     )
 
 
@@ -380,7 +405,7 @@ async def _load_facts_postgresql(
     by_recipient: dict[uuid.UUID, Facts] = {}
     for chunk in _chunks(list(dict.fromkeys(recipient_ids))):
         for row in await driver.fetch(_MANY_RECIPIENTS, chunk):
-            by_recipient[row[0]] = _facts_from_arrays(row[1], row[2], row[3], row[4])
+            by_recipient[row[0]] = _facts_from_arrays(row[1], row[2], row[3], row[4], row[5])
     moratoria = _moratoria_from_array(await driver.fetchval(_ALL_MORATORIA))
     return FactBook({rid: by_recipient[rid] for rid in recipient_ids}, moratoria)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from app.access import BIRTH_DATE_ROLES
 from app.auth import Principal
 from app.db.base import new_id
+from app.db.locks import lock_recipient
 from app.db.models import Benefit, Recipient
 from app.db.upsert import insert_for
 from app.domain.enums import Role
@@ -35,6 +36,7 @@ from app.services.personal_data import (
     unseal,
 )
 from app.services.policies import policy_for, today
+from app.services.registry import record_registry
 
 
 async def register_recipient(
@@ -80,6 +82,9 @@ async def register_recipient(
         select(Recipient.id).where(Recipient.id_digest == digest)
     )
     assert recipient_id is not None
+    # The person's lock first, then the benefits' rows: every writer of a person takes them in
+    # this order, so two registrations of one person (or one and a PATCH) wait, never deadlock.
+    await lock_recipient(session, recipient_id)
     if not created:
         recipient = await session.get_one(Recipient, recipient_id)
         for field, value in person.items():
@@ -114,7 +119,9 @@ async def register_recipient(
                 },
             )
         )
-    return await _load(session, recipient_id), created
+    recipient = await _load(session, recipient_id)
+    await record_registry(session, recipient, now)
+    return recipient, created
 
 
 async def lookup_recipient(
@@ -146,8 +153,12 @@ async def update_recipient(
     principal: Principal,
     recipient_id: uuid.UUID,
     changes: RecipientUpdate,
+    now: datetime,
 ) -> Recipient:
-    """Registry changes stay within the client's own regions."""
+    """Registry changes stay within the client's own regions. A change of the emergency
+    contacts is kept with its time (`record_registry`): it decides the cycle of the next
+    certification, not of those already made (docs/policy.md §3)."""
+    await lock_recipient(session, recipient_id)
     recipient = await _load(session, recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
     for field, value in changes.model_dump(exclude_unset=True).items():
@@ -158,6 +169,7 @@ async def update_recipient(
         else:
             setattr(recipient, field, value)
     await session.flush()
+    await record_registry(session, recipient, now)
     return recipient
 
 

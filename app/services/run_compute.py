@@ -32,6 +32,7 @@ from app.domain.events import (
     CaseFact,
     LifeEvents,
     MoratoriumFact,
+    RegistryFact,
     ResumptionStepFact,
     StopEventFact,
 )
@@ -123,6 +124,8 @@ class Chunk:
     stops: Iterable[tuple[str, StopEventFact]] = ()
     cases: Iterable[tuple[str, CaseFact]] = ()
     steps: Iterable[tuple[str, ResumptionStepFact]] = ()
+    # Registry values deciding cycles, of recipients with any change (docs/policy.md §3).
+    registry: Iterable[tuple[str, RegistryFact]] = ()
     # By benefit id: what the stored runs withheld or paid back (only benefits with any).
     ledgers: Mapping[str, RunLedger] = field(default_factory=dict)
 
@@ -153,6 +156,7 @@ class _Events:
     stops: list[StopEventFact] = field(default_factory=list)
     cases: list[CaseFact] = field(default_factory=list)
     steps: list[ResumptionStepFact] = field(default_factory=list)
+    registry: list[RegistryFact] = field(default_factory=list)
 
 
 class RunDecider:
@@ -374,7 +378,8 @@ class RunDecider:
         return facts
 
     def _events(self, chunk: Chunk, newest: dict[str, datetime]) -> dict[str, LifeEvents]:
-        """Each recipient's stops, cases and steps with the moratoria, as `Facts.events`
+        """Each recipient's stops, cases, steps and registry history with the moratoria, as
+        `Facts.events`
         gives them, and their recording instants noted for ``last_record_at``."""
         known_at = self.known_at
         found: dict[str, _Events] = {}
@@ -389,12 +394,16 @@ class RunDecider:
         for rid, step in chunk.steps:
             found.setdefault(rid, _Events()).steps.append(step)
             _note(newest, rid, step.recorded_at, known_at)
+        for rid, value in chunk.registry:
+            found.setdefault(rid, _Events()).registry.append(value)
+            _note(newest, rid, value.recorded_at, known_at)
         return {
             rid: LifeEvents(
                 stops=tuple(e.stops),
                 cases=tuple(e.cases),
                 steps=tuple(e.steps),
                 moratoria=self.moratoria,
+                registry=tuple(e.registry),
             )
             for rid, e in found.items()
         }

@@ -32,6 +32,7 @@ from app.domain.events import (
 from app.domain.months import Month
 from app.domain.regions import prefix_bounds
 from app.services import run_ledger
+from app.services.registry import registry_fact
 from app.services.run_compute import (
     ITEM_COLUMNS,
     BenefitRow,
@@ -112,6 +113,14 @@ _STEPS = """
 SELECT recipient_id::text, kind, completed_on, recorded_at
 FROM resumption_steps WHERE recipient_id = ANY($1::uuid[])
 """
+# The registry history of the span's recipients with any change (app/services/registry.py).
+_REGISTRY = """
+SELECT h.recipient_id::text, h.benefit_id::text, h.emergency_contacts, h.funeral_subsidy_area,
+       h.valid_from, h.recorded_at
+FROM registry_history h
+WHERE h.recipient_id IN (SELECT c.recipient_id FROM registry_history c
+                         WHERE c.is_change AND c.recipient_id = ANY($1::uuid[]))
+"""
 _MORATORIA = """
 SELECT id::text, agency_code, benefit_types::text, starts_on, ends_on, created_at FROM moratoria
 """
@@ -119,6 +128,7 @@ _ANY_EVENTS = {
     "stop_reports": "SELECT EXISTS (SELECT FROM stop_reports)",
     "verification_cases": "SELECT EXISTS (SELECT FROM verification_cases)",
     "resumption_steps": "SELECT EXISTS (SELECT FROM resumption_steps)",
+    "registry_history": "SELECT EXISTS (SELECT FROM registry_history WHERE is_change)",
 }
 
 
@@ -191,6 +201,10 @@ async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -
         chunk.cases = [(row[0], _case(row)) for row in await connection.fetch(_CASES, ids)]
     if "resumption_steps" in run.events:
         chunk.steps = [(row[0], _step(row)) for row in await connection.fetch(_STEPS, ids)]
+    if "registry_history" in run.events:
+        chunk.registry = [
+            (row[0], registry_fact(*row[1:])) for row in await connection.fetch(_REGISTRY, ids)
+        ]
     if run.prior.months:
         chunk.ledgers = await run_ledger.ledgers_raw(
             connection, run.prior, [row[1] for row in benefits]

@@ -33,15 +33,23 @@ from app.db.models import (
     PaymentRunItem,
     PaymentRunPage,
     Recipient,
+    RegistryHistory,
     ResumptionStep,
     StopReport,
     VerificationCase,
 )
 from app.db.run_claims import RunClaim, fence
-from app.domain.events import CaseFact, MoratoriumFact, ResumptionStepFact, StopEventFact
+from app.domain.events import (
+    CaseFact,
+    MoratoriumFact,
+    RegistryFact,
+    ResumptionStepFact,
+    StopEventFact,
+)
 from app.domain.months import Month
 from app.services import run_ledger
 from app.services.facts import moratorium_fact
+from app.services.registry import changed_registry_rows, registry_fact
 from app.services.run_compute import (
     ITEM_COLUMNS,
     BenefitRow,
@@ -98,6 +106,8 @@ class CoreReader:
         for model in (StopReport, VerificationCase, ResumptionStep):
             found = await self.connection.scalar(select(exists(model.__table__)))
             self._events[model.__tablename__] = bool(found)
+        changed = exists().where(RegistryHistory.is_change)
+        self._events["registry_history"] = bool(await self.connection.scalar(select(changed)))
 
     def _in_scope(self) -> Any:
         return (
@@ -249,6 +259,13 @@ class CoreReader:
                     )
                 )
         events = await self._events_of(ids)
+        registry: list[tuple[str, RegistryFact]] = []
+        if self._events["registry_history"]:
+            for part in _slices(ids, _IN_CHUNK):
+                rows = await self.connection.execute(changed_registry_rows(part))
+                for rid, bid, contacts, funeral, valid_from, recorded_at in rows:
+                    fact = registry_fact(bid, contacts, funeral, valid_from, recorded_at)
+                    registry.append((str(rid), fact))
         return Chunk(
             benefits,
             recipients,
@@ -256,6 +273,7 @@ class CoreReader:
             events["stops"],
             events["cases"],
             events["steps"],
+            registry,
             await run_ledger.ledgers(self.connection, self.prior, [row[1] for row in benefits]),
         )
 

@@ -2,9 +2,10 @@
 a run is computed.
 
 A generated population with every kind of fact (certifications, some revoked, deaths,
-imprisonments, suspicions and their cases, resumption steps, a moratorium, facts recorded
-after the run's instant) is run in Shanxi and Hunan; every stored item, and every benefit of a
-batch check over the same recipients, must equal the single eligibility answer, and an item's
+imprisonments, suspicions and their cases, resumption steps, a moratorium, changes of
+emergency contacts and funeral-subsidy flags, facts recorded after the run's instant) is run
+in Shanxi and Hunan; every stored item, and every benefit of a batch check over the same
+recipients, must equal the single eligibility answer, and an item's
 ``last_record_at`` must be `FactBook.newest_record`. On PostgreSQL the run is also computed in
 worker processes over many small spans, which must serve the same bytes as the in-process
 computation. A run computed before pages were stored is served from its items, byte for byte.
@@ -67,6 +68,7 @@ async def _population(api: Api, seed: int = 7, size: int = 60) -> Population:
     payment = await api.new_client(Role.PAYMENT)
     api.set_now("2025-05-20T10:00:00+08:00")
     ids: list[str] = []
+    bodies: list[dict[str, Any]] = []
     for n in range(size):
         county = "140402" if n % 2 == 0 else "430102"
         kinds = rng.sample(TYPES, rng.choice((1, 1, 2)))
@@ -90,6 +92,7 @@ async def _population(api: Api, seed: int = 7, size: int = 60) -> Population:
         created = await admin.post("/v1/recipients", json=body)
         assert created.status_code == 201, created.text
         ids.append(created.json()["recipient_id"])
+        bodies.append(body)
 
     # One that lapses in May and certifies again in June: paid back for May.
     lapsing = recipient(id_number("140402"), emergency_contacts=0, benefits=[benefit()])
@@ -109,6 +112,18 @@ async def _population(api: Api, seed: int = 7, size: int = 60) -> Population:
         "reason": "face service outage",
     }
     months = [f"2025-{m:02d}" for m in range(6, 13)] + [f"2026-{m:02d}" for m in range(1, 7)]
+    # Registry changes that decide cycles (docs/policy.md §3): contacts changed, funeral flags
+    # flipped, some after the run's instant.
+    for rid, body in zip(ids, bodies, strict=False):
+        if rng.random() < 0.3:
+            day = f"{rng.choice(months)}-1{rng.randint(0, 9)}"
+            events.append((f"{day}T11:00:00+08:00", _contacts(admin, rid, rng.randint(0, 3))))
+        if (
+            any(b["funeral_subsidy_area"] is not None for b in body["benefits"])
+            and rng.random() < 0.5
+        ):
+            day = f"{rng.choice(months)}-1{rng.randint(0, 9)}"
+            events.append((f"{day}T11:00:00+08:00", _flip_funeral(admin, body)))
     for rid in ids:
         for month in sorted(rng.sample(months, rng.choice((0, 1, 1, 2, 3)))):
             day = f"{month}-0{rng.randint(1, 8)}"
@@ -175,6 +190,28 @@ def _certify(
         return answer
 
     return post
+
+
+def _contacts(
+    admin: httpx.AsyncClient, rid: str, count: int
+) -> Callable[[], Awaitable[httpx.Response]]:
+    return lambda: admin.patch(f"/v1/recipients/{rid}", json={"emergency_contacts": count})
+
+
+def _flip_funeral(
+    admin: httpx.AsyncClient, body: dict[str, Any]
+) -> Callable[[], Awaitable[httpx.Response]]:
+    """Registered again with every known funeral-subsidy flag turned over."""
+    benefits = [
+        {
+            **b,
+            "funeral_subsidy_area": None
+            if b["funeral_subsidy_area"] is None
+            else not b["funeral_subsidy_area"],
+        }
+        for b in body["benefits"]
+    ]
+    return lambda: admin.post("/v1/recipients", json={**body, "benefits": benefits})
 
 
 def _commitment(

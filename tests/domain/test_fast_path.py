@@ -31,6 +31,7 @@ from app.domain.events import (
     CaseOutcome,
     LifeEvents,
     MoratoriumFact,
+    RegistryFact,
     ResumptionStepFact,
     StopEventFact,
     StopReason,
@@ -93,11 +94,12 @@ def answers(q: Question) -> tuple[Eligibility | str, Eligibility | str]:
 
 def shortcut(q: Question) -> Eligibility | None:
     """What `_fast` alone answers (None: it leaves the question to the full walk)."""
-    setup, certs, findings = engine._prepare(
-        q.benefit, q.recipient, q.certifications, q.policy, q.known_at, q.events
+    setup, certs, findings, history = engine._prepare(
+        q.benefit, q.recipient, q.certifications, q.policy, q.on, q.known_at, q.events
     )
     counted = engine._counted(certs, setup, q.on, q.known_at, findings)
-    return engine._fast(setup, q.benefit, counted, findings, q.on)
+    ends = engine._ends(setup, counted, history, q.known_at)
+    return engine._fast(setup, q.benefit, counted, ends, findings, q.on)
 
 
 def assert_same(q: Question) -> Eligibility | str:
@@ -267,6 +269,19 @@ def harmless_events(draw: st.DrawFn, on: date) -> LifeEvents:
 
 
 @st.composite
+def registry_history(draw: st.DrawFn, on: date) -> tuple[RegistryFact, ...]:
+    """Emergency contacts and the funeral flag changed (or not) around ``on``: each value
+    valid from some day, recorded then or later (docs/policy.md §3)."""
+    rows = []
+    for benefit_id, values in ((None, CONTACTS), ("b", FUNERAL)):
+        for _ in range(draw(st.integers(0, 3))):
+            valid = at(on - timedelta(days=draw(st.integers(-60, 700))))
+            late = timedelta(days=draw(st.sampled_from([0, 0, 1, 40])))
+            rows.append(RegistryFact(benefit_id, draw(values), valid, valid + late))
+    return tuple(rows)
+
+
+@st.composite
 def questions(draw: st.DrawFn, *, quiet: bool) -> Question:
     policy = draw(POLICIES)
     on = draw(days())
@@ -285,6 +300,8 @@ def questions(draw: st.DrawFn, *, quiet: bool) -> Question:
         life = draw(harmless_events(on)) if draw(BOOLEANS) else NO_EVENTS
     else:
         life = draw(life_events(on, facts.benefit_id))
+    if draw(BOOLEANS):
+        life = replace(life, registry=draw(registry_history(on)))
     certs = tuple(draw(chain(on)))
     return Question(facts, recipient, certs, policy, on, known_at, life)
 
