@@ -1,7 +1,7 @@
 """Official holiday arrangements as versioned data, seeded from chinese-calendar
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06
 
 The years the installed chinese-calendar package carries are loaded as version 1 of each
