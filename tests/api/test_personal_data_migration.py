@@ -180,7 +180,9 @@ async def test_the_migration_seals_stored_names_and_phones_and_its_downgrade_res
             diff = await connection.run_sync(
                 lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
             )
-        assert [d for d in diff if "recipients" in repr(d) or "home_visit" in repr(d)] == []
+        # Tables of later migrations (their foreign keys name recipients) are not 0010's.
+        changed = [d for d in diff if not (isinstance(d, tuple) and d[0] == "add_table")]
+        assert [d for d in changed if "recipients" in repr(d) or "home_visit" in repr(d)] == []
         opened = {
             (
                 unseal(protector, RECIPIENT_NAME, rid, name),
