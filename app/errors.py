@@ -31,6 +31,9 @@ DOMAIN_VALIDATION_CODES = frozenset(
         "duplicate_json_key",
         "before_birth",
         "webhook_url_credentials",
+        # Rules between fields or items, which no JSON schema states (docs/certifications.md).
+        "ends_before_start",
+        "benefit_listed_twice",
     }
 )
 

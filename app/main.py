@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
@@ -35,6 +35,7 @@ from app.routers import (
     webhooks,
 )
 from app.runtime import Runtime
+from app.schemas.common import state_non_blank
 from app.services.egress import EgressPolicy
 from app.settings import Settings, get_settings
 
@@ -115,4 +116,17 @@ def create_app(
     app.include_router(audit.router)
     # Refuse to start when a route and the access table disagree (app/access.py).
     verify_routes(app.routes, guards=(get_principal, get_reading_call))
+    _state_non_blank_text(app)
     return app
+
+
+def _state_non_blank_text(app: FastAPI) -> None:
+    """The OpenAPI document says which text may not be blank (app/schemas/common.py)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = state_non_blank(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.enums import CertificationResult, Channel, EligibilityStatus
 from app.errors import Problem
@@ -23,12 +23,22 @@ from app.schemas.channels import (
     HomeVisitCertificationPart,
     ManualCertificationPart,
 )
-from app.schemas.common import IdNumber, InputModel, Instant, Line, Prose
+from app.schemas.common import (
+    IdNumber,
+    InputModel,
+    Instant,
+    Line,
+    Prose,
+    exactly_one_of,
+    rules,
+)
 
 MAX_BATCH_ITEMS = 1000
 
 
 class _CertificationCommon(InputModel):
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("id_number", "recipient_id")))
+
     id_number: IdNumber | None = None
     recipient_id: uuid.UUID | None = None
     result: CertificationResult

@@ -47,7 +47,9 @@ from app.schemas.common import (
     Day,
     Instant,
     JsonPattern,
+    given,
     refuse_control_characters,
+    rules,
 )
 
 _CONSULAR_APP = "china_consular"
@@ -105,6 +107,8 @@ class _BiometricDetails(_Strict):
 class FaceDetails(_BiometricDetails):
     """Self-service face recognition in a mobile app (刷脸认证)."""
 
+    app: Annotated[Slug, Field(json_schema_extra={"not": {"const": _CONSULAR_APP}})]
+
     @model_validator(mode="after")
     def _consular_app_has_its_own_channel(self) -> Self:
         if self.app == _CONSULAR_APP:
@@ -116,7 +120,7 @@ class ConsularAppDetails(_BiometricDetails):
     """Face recognition in the 中国领事 app by a recipient living abroad."""
 
     app: Literal["china_consular"] = "china_consular"
-    country_of_residence: CountryCode
+    country_of_residence: Annotated[CountryCode, Field(json_schema_extra={"not": {"const": "CN"}})]
     consulate: Text
 
     @model_validator(mode="after")
@@ -184,6 +188,10 @@ class OverseasEmbassyFormManualDetails(_ManualDetails):
 class AssistedManualDetails(_ManualDetails):
     """Assisted certification (协助认证, Hunan) applied for by the employer or family."""
 
+    model_config = ConfigDict(
+        json_schema_extra=rules({"anyOf": [given("assistant_name"), given("assistant_id")]})
+    )
+
     mode: Literal[ManualMode.ASSISTED]
     assisted_by: Literal["employer", "family"]
     assistant_name: Text | None = None
@@ -220,11 +228,24 @@ class GrassrootsTerminalDetails(_Strict):
     mode: Literal["service_point_staff", "self_service_terminal", "bank_branch"]
     operator: Text | None = None
 
-    @model_validator(mode="after")
-    def _staffed_modes_name_the_operator(self) -> Self:
-        if self.mode != "self_service_terminal" and self.operator is None:
-            raise ValueError(f"operator is required when mode is {self.mode!r}")
-        return self
+
+class StaffedGrassrootsTerminalDetails(GrassrootsTerminalDetails):
+    """Served by a service point's staff or a bank clerk, who is named (``operator``)."""
+
+    mode: Literal["service_point_staff", "bank_branch"]
+    operator: Text
+
+
+class SelfServiceGrassrootsTerminalDetails(GrassrootsTerminalDetails):
+    """On a self-service data terminal: an operator only if one helped."""
+
+    mode: Literal["self_service_terminal"]
+
+
+GrassrootsTerminalModeDetails = Annotated[
+    StaffedGrassrootsTerminalDetails | SelfServiceGrassrootsTerminalDetails,
+    Field(discriminator="mode"),
+]
 
 
 class HomeVisitDetails(_Strict):
@@ -255,7 +276,8 @@ ChannelDetails = (
     FaceDetails
     | ConsularAppDetails
     | AnyManualDetails
-    | GrassrootsTerminalDetails
+    | StaffedGrassrootsTerminalDetails
+    | SelfServiceGrassrootsTerminalDetails
     | HomeVisitDetails
     | DataMatchDetails
 )
@@ -266,7 +288,7 @@ DETAILS_MODEL: Mapping[Channel, TypeAdapter[ChannelDetails]] = MappingProxyType(
         Channel.FACE: TypeAdapter[ChannelDetails](FaceDetails),
         Channel.CONSULAR_APP: TypeAdapter[ChannelDetails](ConsularAppDetails),
         Channel.MANUAL: TypeAdapter[ChannelDetails](ManualDetails),
-        Channel.GRASSROOTS_TERMINAL: TypeAdapter[ChannelDetails](GrassrootsTerminalDetails),
+        Channel.GRASSROOTS_TERMINAL: TypeAdapter[ChannelDetails](GrassrootsTerminalModeDetails),
         Channel.HOME_VISIT: TypeAdapter[ChannelDetails](HomeVisitDetails),
         Channel.DATA_MATCH: TypeAdapter[ChannelDetails](DataMatchDetails),
     }
@@ -335,7 +357,7 @@ class ManualCertificationPart(_Strict):
 
 class GrassrootsTerminalCertificationPart(_Strict):
     channel: Literal[Channel.GRASSROOTS_TERMINAL]
-    details: GrassrootsTerminalDetails
+    details: GrassrootsTerminalModeDetails
 
 
 class HomeVisitCertificationPart(_Strict):

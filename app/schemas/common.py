@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Annotated, Generic, TypeVar
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -28,7 +29,11 @@ _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+\d{6,15})$", re.ASCII)
 # What the published patterns say; the validators below check the same and more (the check
 # character, real dates), each failure with its own stable code.
 ID_NUMBER_PATTERN = r"^\d{17}[\dXx]$"
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+# Dates, months and instants are written with a year from 1900 to 2099 (`date_out_of_range`).
+YEAR_PATTERN = r"^(19|20)\d{2}-"
+MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
+ID_NUMBER_FORMAT = "gb11643"
+"""The OpenAPI ``format`` of an ID number: GB 11643's check character, which no pattern states."""
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 # The ID number's birth date is compared with today in Beijing, where agencies work.
@@ -46,7 +51,12 @@ class JsonPattern:
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         schema = handler(core_schema)
-        schema["pattern"] = self.pattern
+        # Input is stripped before its length is checked: text that must not be empty must
+        # not be blank either (the schema says so with the pattern's non-blank form).
+        blank_refused = schema.get("minLength", 0) >= 1
+        schema["pattern"] = (
+            NON_BLANK.get(self.pattern, self.pattern) if blank_refused else self.pattern
+        )
         return schema
 
 
@@ -107,8 +117,9 @@ IdNumber = Annotated[
     AfterValidator(_id_number),
     JsonPattern(ID_NUMBER_PATTERN),
     Field(
+        json_schema_extra={"format": ID_NUMBER_FORMAT},
         description="18-character resident ID number (GB 11643), birth date not in the future; "
-        "never echoed back unmasked"
+        "never echoed back unmasked",
     ),
 ]
 AgencyCode = Annotated[
@@ -146,6 +157,15 @@ CursorText = Annotated[
 # Prose (notes, reasons) may keep tabs and line breaks; everything else is one line.
 LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 PROSE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# The same with at least one character that stripping keeps (\x85 is Unicode white space,
+# though not in JSON schema's \s).
+_KEPT = r"[^\s\x00-\x1f\x7f\x85]"
+NON_BLANK = {
+    LINE_PATTERN: rf"^[^\x00-\x1f\x7f]*{_KEPT}[^\x00-\x1f\x7f]*$",
+    PROSE_PATTERN: (
+        rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*{_KEPT}[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+    ),
+}
 _NOT_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _NOT_PROSE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
@@ -167,6 +187,22 @@ def _prose(value: str) -> str:
     return value
 
 
+def state_non_blank(document: Any) -> Any:
+    """Every text schema of ``document`` (an OpenAPI document, changed in place) that must not
+    be empty gets the non-blank form of its pattern: input is stripped before its length is
+    checked, so such text must not be blank either."""
+    if isinstance(document, dict):
+        pattern = document.get("pattern")
+        if pattern in NON_BLANK and document.get("minLength", 0) >= 1:
+            document["pattern"] = NON_BLANK[pattern]
+        for value in document.values():
+            state_non_blank(value)
+    elif isinstance(document, list):
+        for value in document:
+            state_non_blank(value)
+    return document
+
+
 def refuse_control_characters(value: str) -> str:
     """The check of `Line`, for types that add their own (references, URLs)."""
     return _line(value)
@@ -182,8 +218,6 @@ Prose = Annotated[str, AfterValidator(_prose), JsonPattern(PROSE_PATTERN)]
 # month arithmetic (9999-12 has no next month) and PostgreSQL (no instant before year 1 UTC).
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2099, 12, 31)
-_EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def _out_of_range() -> PydanticCustomError:
@@ -201,14 +235,15 @@ def _day(value: date) -> date:
 
 
 def _instant(value: datetime) -> datetime:
-    if not _EARLIEST_INSTANT <= value < _LATEST_INSTANT:
+    # The date as written (in its own offset), so the published year pattern says it exactly.
+    if not EARLIEST_DAY <= value.date() <= LATEST_DAY:
         raise _out_of_range()
     return value
 
 
-Day = Annotated[date, AfterValidator(_day)]
+Day = Annotated[date, AfterValidator(_day), JsonPattern(YEAR_PATTERN)]
 """A date between 1900-01-01 and 2099-12-31 (`date_out_of_range` otherwise)."""
-Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+Instant = Annotated[AwareDatetime, AfterValidator(_instant), JsonPattern(YEAR_PATTERN)]
 """An instant with its offset, in the years 1900 to 2099 (`date_out_of_range` otherwise)."""
 
 T = TypeVar("T")
@@ -223,3 +258,35 @@ class InputModel(BaseModel):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+# --- conditional requirements, as the JSON schema states them ---------------------------
+# Each helper returns a JSON-schema fragment for a model's ``json_schema_extra`` (under
+# ``allOf``), so that openapi.yaml states the rule the model's validator enforces.
+
+JsonRule = dict[str, Any]
+
+
+def given(*names: str) -> JsonRule:
+    """The fields are given and not null."""
+    return {
+        "required": list(names),
+        "properties": {name: {"not": {"type": "null"}} for name in names},
+    }
+
+
+def exactly_one_of(*names: str) -> JsonRule:
+    """Exactly one of the fields is given and not null."""
+    return {"oneOf": [given(name) for name in names]}
+
+
+def when(field: str, values: Iterable[str], enum: Iterable[str], then: JsonRule) -> JsonRule:
+    """When ``field`` (of the values ``enum``) is one of ``values``, ``then`` holds."""
+    chosen = set(values)
+    others = sorted(value for value in enum if value not in chosen)
+    return {"anyOf": [{"properties": {field: {"enum": others}}}, then]}
+
+
+def rules(*fragments: JsonRule) -> dict[str, Any]:
+    """``json_schema_extra`` stating every fragment."""
+    return {"allOf": list(fragments)}

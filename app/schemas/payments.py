@@ -6,15 +6,24 @@ import uuid
 from datetime import date, datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.schemas.common import IdNumber, InputModel, MonthText, RegionPrefix
+from app.schemas.common import (
+    IdNumber,
+    InputModel,
+    MonthText,
+    RegionPrefix,
+    exactly_one_of,
+    rules,
+)
 from app.schemas.eligibility import BenefitEligibility
 
 MAX_CHECK = 10_000
 
 
 class CheckKey(InputModel):
+    model_config = ConfigDict(json_schema_extra=rules(exactly_one_of("id_number", "recipient_id")))
+
     id_number: IdNumber | None = None
     recipient_id: uuid.UUID | None = None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.domain.enums import BenefitType, Residence
@@ -40,7 +42,10 @@ class RecipientCreate(InputModel):
     def _benefits_unique(self) -> RecipientCreate:
         keys = [(b.benefit_type, b.agency_code) for b in self.benefits]
         if len(keys) != len(set(keys)):
-            raise ValueError("a benefit type is listed twice for the same agency")
+            # Between items: no JSON schema states it, so it has its own code.
+            raise PydanticCustomError(
+                "benefit_listed_twice", "a benefit type is listed twice for the same agency"
+            )
         return self
 
     @model_validator(mode="after")
@@ -54,9 +59,14 @@ class RecipientCreate(InputModel):
 
 
 class RecipientUpdate(InputModel):
+    # At least one field; a phone may be cleared (null), residence and contacts may not.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     phone: Phone | None = None
-    residence: Residence | None = None
-    emergency_contacts: int | None = Field(default=None, ge=0, le=MAX_EMERGENCY_CONTACTS)
+    residence: Residence | SkipJsonSchema[None] = None
+    emergency_contacts: (
+        Annotated[int, Field(ge=0, le=MAX_EMERGENCY_CONTACTS)] | SkipJsonSchema[None]
+    ) = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> RecipientUpdate:

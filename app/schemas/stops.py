@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import CaseOutcome, Reporter, StopReason
 from app.domain.working_days import DeadlineBasis
-from app.schemas.common import Day, IdNumber, InputModel, Line, Prose, RegionPrefix
+from app.schemas.common import (
+    Day,
+    IdNumber,
+    InputModel,
+    Line,
+    Prose,
+    RegionPrefix,
+    exactly_one_of,
+    given,
+    rules,
+    when,
+)
 from app.schemas.eligibility import BenefitEligibility
 
 PERSON_LEVEL_REASONS = frozenset({StopReason.DEATH, StopReason.IMPRISONMENT, StopReason.RELEASE})
@@ -24,6 +36,24 @@ ContactOutcome = Literal[
 
 
 class StopReportCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            exactly_one_of("id_number", "recipient_id"),
+            when(
+                "reason",
+                PERSON_LEVEL_REASONS,
+                StopReason,
+                {"properties": {"benefit_id": {"type": "null"}}},
+            ),
+            when(
+                "reason",
+                [StopReason.RELEASE],
+                StopReason,
+                {"properties": {"suspected": {"const": False}}},
+            ),
+        )
+    )
+
     id_number: IdNumber | None = None
     recipient_id: uuid.UUID | None = None
     benefit_id: uuid.UUID | None = Field(
@@ -35,7 +65,9 @@ class StopReportCreate(InputModel):
     suspected: bool = Field(
         default=False, description="an unverified signal: suspends and opens a case, never stops"
     )
-    documents: list[DocumentRef] = Field(default_factory=list, max_length=20)
+    documents: list[Annotated[DocumentRef, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=20
+    )
     note: Prose | None = Field(default=None, max_length=500)
     source_ref: Line | None = Field(default=None, min_length=1, max_length=128)
 
@@ -89,6 +121,12 @@ class CaseContactRead(BaseModel):
 
 
 class CaseResolutionCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            when("outcome", [CaseOutcome.CONFIRMED_INELIGIBLE], CaseOutcome, given("effective_on"))
+        )
+    )
+
     outcome: CaseOutcome
     effective_on: Day | None = Field(
         default=None, description="required when confirmed_ineligible: stopped after this month"
@@ -159,7 +197,8 @@ class MoratoriumCreate(InputModel):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.ends_on < self.starts_on:
-            raise ValueError("ends_on is before starts_on")
+            # Between two fields: no JSON schema states it, so it has its own code.
+            raise PydanticCustomError("ends_before_start", "ends_on is before starts_on")
         return self
 
 

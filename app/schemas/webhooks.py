@@ -15,6 +15,11 @@ from app.schemas.common import InputModel, JsonPattern, refuse_control_character
 from app.services.outbox import EventType
 
 MAX_URL_LENGTH = 2000
+# What `_http_url` takes, as far as a pattern says it: http(s), a host name of DNS labels (or
+# their punycode), an optional port from 1 to 65535, then path, query or fragment.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})"
+URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?(?:[/?#][^\s\x00-\x1f\x7f\x85]*)?$"
 DeliveryStatus = Literal["pending", "delivered", "parked", "cancelled"]
 
 
@@ -56,7 +61,7 @@ WebhookUrl = Annotated[
     StringConstraints(min_length=1, max_length=MAX_URL_LENGTH),
     AfterValidator(refuse_control_characters),
     AfterValidator(_http_url),
-    JsonPattern(r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+$"),
+    JsonPattern(URL_PATTERN),
     Field(
         description="http:// or https:// URL the events are POSTed to",
         examples=["https://county.example.cn/certsvc/events"],

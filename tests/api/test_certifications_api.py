@@ -153,8 +153,10 @@ class ChannelCase:
         return "overseas" if self.channel == "consular_app" else "in_province"
 
     def loc(self, *tail: str) -> list[str]:
-        """A location in a POST body: manual details are tagged with their mode."""
-        tag = (self.mode,) if self.channel == "manual" and self.mode else ()
+        """A location in a POST body: manual and terminal details are tagged with their mode
+        (both are unions discriminated on it)."""
+        tagged = self.channel in ("manual", "grassroots_terminal")
+        tag = (self.mode,) if tagged and self.mode else ()
         return ["body", self.channel, "details", *tag, *tail]
 
 
@@ -198,7 +200,8 @@ CASES = [
             "grassroots_terminal",
             partial(terminal_details, mode),
             _TERMINAL_MISSING[mode],
-            () if _TERMINAL_MISSING[mode] == ("operator",) else _TERMINAL_MISSING[mode],
+            # A staffed mode's operator is a required field of its schema, named as such.
+            _TERMINAL_MISSING[mode],
             mode,
         )
         for mode in TERMINAL_MODES

@@ -18,7 +18,14 @@ import httpx
 
 from app.domain.enums import Role
 from app.domain.id_numbers import check_character
-from app.schemas.common import EARLIEST_DAY, LATEST_DAY, LINE_PATTERN, MONTH_PATTERN, PROSE_PATTERN
+from app.schemas.common import (
+    EARLIEST_DAY,
+    LATEST_DAY,
+    LINE_PATTERN,
+    MONTH_PATTERN,
+    NON_BLANK,
+    PROSE_PATTERN,
+)
 from tests.conftest import Api
 from tests.factories import face, recipient
 
@@ -35,7 +42,7 @@ STABLE_CODES = {
     "validation_error",
 }
 # Free text, whose only rule is the character set: refused with exactly invalid_character.
-TEXT_PATTERNS = {LINE_PATTERN, PROSE_PATTERN, r"^\S+$"}
+TEXT_PATTERNS = {LINE_PATTERN, PROSE_PATTERN, r"^\S+$", *NON_BLANK.values()}
 OUT_OF_RANGE_DAYS = ("0001-01-01", "9999-12-31")
 OUT_OF_RANGE_INSTANTS = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00")
 OUT_OF_RANGE_MONTHS = ("0001-01", "9999-12")

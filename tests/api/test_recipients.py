@@ -103,6 +103,7 @@ async def test_invalid_fields_are_422_validation_errors(api: Api) -> None:
             "validation_error",
             "invalid_agency_code",
             "invalid_phone",
+            "benefit_listed_twice",  # between items: its own code (docs/certifications.md)
         }
 
 

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.domain.enums import Role
-from tests.conftest import Api
+from tests.conftest import Api, Database
 
 # Cases per operation, role and mode: some 45 operations x 5 roles x 2 modes x 6 cases keeps a
 # run to under three thousand requests per database (about a minute).
@@ -44,6 +44,11 @@ ROLES: list[tuple[Role, tuple[str, ...]]] = [
     (Role.PAYMENT, ()),
     (Role.DATA_EXCHANGE, ("14",)),
 ]
+
+# Valid months now reach a payment run, which claims its work in transactions of its own
+# (app/db/run_claims.py) that SQLite cannot begin while the test's outer transaction holds the
+# write lock; on SQLite runs are tested with a committed database (tests/api/test_payments_api.py).
+NOT_ON_SQLITE = frozenset({"post_payment_run_v1_payment_runs_post"})
 
 CHECKS = [
     not_a_server_error,
@@ -103,7 +108,7 @@ def _request(case: Any, authorization: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("role", "regions"), ROLES, ids=[role.value for role, _ in ROLES])
 async def test_every_operation_keeps_its_contract(
-    api: Api, role: Role, regions: tuple[str, ...]
+    api: Api, database: Database, role: Role, regions: tuple[str, ...]
 ) -> None:
     # Thousands of requests from one client in a few seconds: with the limits on, every
     # operation after the first few would answer 429 and go untested.
@@ -118,6 +123,9 @@ async def test_every_operation_keeps_its_contract(
         assert isinstance(result, Ok), result
         operation = result.ok()
         operations += 1
+        operation_id = operation.definition.raw.get("operationId")
+        if database.backend == "sqlite" and operation_id in NOT_ON_SQLITE:
+            continue
         for mode in MODES:
             for case in _generate(operation.as_strategy(generation_mode=mode)):
                 request = _request(case, authorization)

@@ -22,6 +22,8 @@ from app.schemas.channels import (
     ManualCertificationPart,
     OutOfProvinceOnlineManualDetails,
     OverseasEmbassyFormManualDetails,
+    SelfServiceGrassrootsTerminalDetails,
+    StaffedGrassrootsTerminalDetails,
     WindowManualDetails,
     details_columns,
     parse_details,
@@ -109,8 +111,16 @@ VALID: dict[str, tuple[Channel, dict[str, Any], type[BaseModel]]] = {
     "out_of_province_online": (Channel.MANUAL, OUT_OF_PROVINCE, OutOfProvinceOnlineManualDetails),
     "overseas_embassy_form": (Channel.MANUAL, EMBASSY_FORM, OverseasEmbassyFormManualDetails),
     "assisted": (Channel.MANUAL, ASSISTED, AssistedManualDetails),
-    "terminal_staffed": (Channel.GRASSROOTS_TERMINAL, TERMINAL_STAFFED, GrassrootsTerminalDetails),
-    "terminal_self": (Channel.GRASSROOTS_TERMINAL, TERMINAL_SELF, GrassrootsTerminalDetails),
+    "terminal_staffed": (
+        Channel.GRASSROOTS_TERMINAL,
+        TERMINAL_STAFFED,
+        StaffedGrassrootsTerminalDetails,
+    ),
+    "terminal_self": (
+        Channel.GRASSROOTS_TERMINAL,
+        TERMINAL_SELF,
+        SelfServiceGrassrootsTerminalDetails,
+    ),
     "home_visit": (Channel.HOME_VISIT, HOME_VISIT, HomeVisitDetails),
     "data_match": (Channel.DATA_MATCH, DATA_MATCH, DataMatchDetails),
 }
@@ -186,7 +196,12 @@ def test_unknown_field_is_rejected(name: str) -> None:
 def test_missing_required_evidence_is_rejected(name: str, field: str) -> None:
     channel, raw, _ = VALID[name]
     loc: tuple[str, ...] = (field,)
-    if channel is Channel.MANUAL:  # a discriminated union's locations start with the tag
+    # Manual and terminal details are unions discriminated on the mode: locations start with
+    # the tag, and without the tag there is no member to name the field of.
+    if channel in (Channel.MANUAL, Channel.GRASSROOTS_TERMINAL):
+        if field == "mode":
+            assert _error_types(channel, _without(raw, field)) == {(): "union_tag_not_found"}
+            return
         loc = (raw["mode"], field)
     assert _error_types(channel, _without(raw, field)) == {loc: "missing"}
 
@@ -246,8 +261,9 @@ def test_assisted_needs_the_assistant_name_or_id() -> None:
 
 def test_staffed_grassroots_modes_need_an_operator() -> None:
     staffed_without_operator = {**TERMINAL_STAFFED, "operator": None}
+    # The staffed modes' schema requires it, so the error names the field (issue 16 item 10).
     assert _error_types(Channel.GRASSROOTS_TERMINAL, staffed_without_operator) == {
-        (): "value_error"
+        (TERMINAL_STAFFED["mode"], "operator"): "string_type"
     }
     details = parse_details(Channel.GRASSROOTS_TERMINAL, TERMINAL_SELF)
     assert isinstance(details, GrassrootsTerminalDetails)
