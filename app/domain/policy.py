@@ -25,6 +25,7 @@ from app.domain.policy_rules import (
     DataMatchRules,
     FaceThresholds,
     FirstCertificationWindow,
+    ManualModeRule,
     ResumptionRules,
 )
 
@@ -49,6 +50,7 @@ class Policy(BaseModel):
     accepted_channels: Annotated[frozenset[Channel], Field(min_length=1)]
     face: FaceThresholds
     data_match: DataMatchRules | None = None  # required when data_match is accepted
+    manual_modes: tuple[ManualModeRule, ...] = ()  # modes open to every residence are not listed
     reminder_lead_months: Count
     stop_report_working_days: Annotated[int, Field(gt=0)]
     cycles: tuple[CycleRule, ...] = Field(min_length=1)
@@ -91,6 +93,9 @@ class Policy(BaseModel):
             self._check_cycle_rules_cover(benefit_type)
         if Channel.DATA_MATCH in self.accepted_channels and self.data_match is None:
             raise ValueError("data_match: required when accepted_channels has data_match")
+        modes = [rule.mode for rule in self.manual_modes]
+        if len(set(modes)) != len(modes):
+            raise ValueError("manual_modes: a mode is listed twice")
         return self
 
     def _check_cycle_rules_cover(self, benefit_type: BenefitType) -> None:

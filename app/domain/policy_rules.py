@@ -4,11 +4,11 @@ resumption tiers. `app.domain.policy` assembles them into a `Policy`."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.domain.enums import BenefitType, ResumptionMode
+from app.domain.enums import BenefitType, ManualMode, Residence, ResumptionMode
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 Count = Annotated[int, Field(ge=0)]
@@ -77,6 +77,18 @@ class DataMatchRules(BaseModel):
 
     # Months before the month of recording that the evidence may fall in (0: the same month).
     max_evidence_age_months: Count
+
+
+class ManualModeRule(BaseModel):
+    """Whom a manual mode serves, by registered residence, and what a certification made in it
+    for anyone else is: refused (422 ``manual_mode_residence``), or accepted with the warning
+    ``residence_mismatch`` (the registry may be out of date) that risk signals list."""
+
+    model_config = FROZEN
+
+    mode: ManualMode
+    residences: Annotated[frozenset[Residence], Field(min_length=1)]
+    otherwise: Literal["refuse", "warn"]
 
 
 class FirstCertificationWindow(BaseModel):

@@ -103,6 +103,17 @@ class AfterDeathSignal(BaseModel):
     occurred_at: datetime
 
 
+class ResidenceMismatchSignal(BaseModel):
+    """A certification whose channel or manual mode is for residents elsewhere than the
+    recipient's registered residence: the registry may be out of date, or the channel misused."""
+
+    recipient_id: uuid.UUID
+    certification_id: uuid.UUID
+    channel: str
+    mode: str | None
+    occurred_at: datetime
+
+
 class RiskSignals(BaseModel):
     agency_code: str
     since: date
@@ -113,3 +124,7 @@ class RiskSignals(BaseModel):
     service_points: list[VolumeSignal]
     repeated_failures: list[FailureSignal]
     after_death: list[AfterDeathSignal]
+    residence_mismatches: list[ResidenceMismatchSignal] = Field(
+        description="consular-app and manual certifications for a recipient registered"
+        " elsewhere than the channel or mode serves (the warning `residence_mismatch`)"
+    )

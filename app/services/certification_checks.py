@@ -21,7 +21,12 @@ from app.domain.evidence import passive_evidence_problem
 from app.domain.policy import Policy
 from app.errors import Forbidden, Unprocessable
 from app.schemas.certifications import AnyCertificationCreate
-from app.schemas.channels import ConsularAppDetails, DataMatchDetails, FaceDetails
+from app.schemas.channels import (
+    AnyManualDetails,
+    ConsularAppDetails,
+    DataMatchDetails,
+    FaceDetails,
+)
 from app.services.facts import BenefitRow, Facts, RecipientRow
 from app.services.policies import SERVICE_TIMEZONE
 
@@ -119,7 +124,29 @@ def judgement(
     if body.channel is Channel.CONSULAR_APP and person.residence is not Residence.OVERSEAS:
         # Still proof of life; the registry may be out of date.
         warnings.append("residence_mismatch")
+    if isinstance(details, AnyManualDetails) and _outside_its_residences(
+        details.mode, person.residence, policies
+    ):
+        warnings.append("residence_mismatch")
     return result is CertificationResult.PASSED, result, warnings
+
+
+def _outside_its_residences(mode: ManualMode, residence: Residence, policies: list[Policy]) -> bool:
+    """Is the recipient's registered residence not one the manual mode serves? Refused when an
+    accepting policy says so (the strictest wins), else a warning."""
+    rules = [
+        rule
+        for policy in policies
+        for rule in policy.manual_modes
+        if rule.mode is mode and residence not in rule.residences
+    ]
+    if any(rule.otherwise == "refuse" for rule in rules):
+        raise Unprocessable(
+            f"the {mode.value} manual mode is not for a recipient registered as living"
+            f" {residence.value.replace('_', ' ')}",
+            code="manual_mode_residence",
+        )
+    return bool(rules)
 
 
 _EVIDENCE_PROBLEMS = {

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    String,
+    cast,
     distinct,
     func,
     select,
@@ -28,6 +30,7 @@ from app.errors import Unprocessable
 from app.schemas.reporting import (
     AfterDeathSignal,
     FailureSignal,
+    ResidenceMismatchSignal,
     RiskSignals,
     RiskThresholds,
     VolumeSignal,
@@ -118,6 +121,22 @@ async def risk_signals(
                 .join(Certification, Certification.id == VerificationCase.certification_id)
                 .where(VerificationCase.reason == "certified_after_death", *window)
                 .order_by(Certification.occurred_at)
+                .limit(SIGNALS_PER_KIND)
+            )
+        ],
+        residence_mismatches=[
+            ResidenceMismatchSignal.model_validate(row, from_attributes=True)
+            for row in await session.execute(
+                select(
+                    Certification.recipient_id,
+                    Certification.id.label("certification_id"),
+                    Certification.channel,
+                    Certification.mode,
+                    Certification.occurred_at,
+                )
+                # The warnings are a JSON list; its text holds the quoted name on both databases.
+                .where(*window, cast(Certification.warnings, String).like('%"residence_mismatch"%'))
+                .order_by(Certification.occurred_at, Certification.id)
                 .limit(SIGNALS_PER_KIND)
             )
         ],

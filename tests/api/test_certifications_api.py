@@ -150,7 +150,10 @@ class ChannelCase:
 
     @property
     def residence(self) -> str:
-        return "overseas" if self.channel == "consular_app" else "in_province"
+        """Where the channel's or mode's recipient lives (docs/policy.md §4, §4.2)."""
+        if self.channel == "consular_app" or self.mode == "overseas_embassy_form":
+            return "overseas"
+        return "out_of_province" if self.mode == "out_of_province_online" else "in_province"
 
     def loc(self, *tail: str) -> list[str]:
         """A location in a POST body: manual and terminal details are tagged with their mode
