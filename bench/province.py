@@ -31,8 +31,9 @@ from sqlalchemy.engine import make_url
 
 from app.db.base import new_id
 from app.db.migrate import upgrade_to_head
+from app.domain.calendar_sources import chinese_calendar_years, from_chinese_calendar
 from app.domain.id_numbers import check_character, mask_id_number
-from app.domain.working_days import working_day_deadline
+from app.domain.working_days import WorkingCalendar, working_day_deadline
 from app.protection import load_id_protector
 from app.services.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
 from app.settings import get_settings
@@ -62,6 +63,8 @@ EVENTS = (
     (0.005, "death", True, False),
 )
 STOP_REPORT_WORKING_DAYS = 20  # both notices
+# What migration 0019 seeds: chinese-calendar's arrangements (the service's own default).
+_CALENDAR = WorkingCalendar.of(map(from_chinese_calendar, chinese_calendar_years()))
 
 
 def id_number_for(index: int, province: str = "14") -> str:
@@ -362,7 +365,7 @@ def life_event(
         datetime.combine(occurred_on, datetime.min.time(), UTC)
         + timedelta(days=rng.randrange(3, 41), hours=rng.randrange(1, 10)),
     )
-    deadline = working_day_deadline(occurred_on, STOP_REPORT_WORKING_DAYS)
+    deadline = working_day_deadline(occurred_on, STOP_REPORT_WORKING_DAYS, _CALENDAR)
     report_id = new_id()
     reports.append(
         (

@@ -48,6 +48,16 @@ class WorkingCalendar:
     scheduled_years: frozenset[int] = frozenset()
     days: dict[date, DayKind] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, schedules: Iterable[Schedule]) -> WorkingCalendar:
+        """The calendar that these official arrangements make."""
+        years: set[int] = set()
+        days: dict[date, DayKind] = {}
+        for schedule in schedules:
+            years.add(schedule.year)
+            days.update(schedule.kinds())
+        return cls(frozenset(years), days)
+
     def is_official(self, day: date) -> bool:
         return day.year in self.scheduled_years
 

@@ -14,7 +14,6 @@ import pytest
 from app.calendar_cli import read_schedule
 from app.domain.calendar_sources import chinese_calendar_years, from_chinese_calendar
 from app.domain.working_days import (
-    DayKind,
     Deadline,
     DeadlineBasis,
     Schedule,
@@ -27,10 +26,7 @@ TEST_2027 = Path(__file__).resolve().parents[1] / "data" / "calendar-2027-test.j
 
 
 def calendar_of(*schedules: Schedule) -> WorkingCalendar:
-    days: dict[date, DayKind] = {}
-    for schedule in schedules:
-        days.update(schedule.kinds())
-    return WorkingCalendar(frozenset(s.year for s in schedules), days)
+    return WorkingCalendar.of(schedules)
 
 
 # What migration 0019 seeds: every year chinese-calendar carries, and nothing after 2026.
