@@ -11,9 +11,6 @@ tests/faults/test_run_takeover.py.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +25,7 @@ from app.services.payment_runs import RunOptions
 from app.services.run_queue import claim_next, work_once
 from app.settings import RunCompute
 from tests.api.test_run_claims import MONTH, _as_if_its_process_died, _population
+from tests.cli import certsvc
 from tests.conftest import Api, Database
 
 
@@ -117,18 +115,6 @@ async def test_a_stalled_run_is_left_to_the_workers_and_one_takes_it_over(
 
 
 def test_the_worker_command_computes_what_waits_and_exits_with_once(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "CERTSVC_DATA_DIR": str(tmp_path),
-        "CERTSVC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker", "--once"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = certsvc(tmp_path, "worker", "--once")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "computed 0 payment runs"

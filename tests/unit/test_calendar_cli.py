@@ -6,30 +6,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli import ROOT, certsvc
+
 TEST_2027 = ROOT / "tests" / "data" / "calendar-2027-test.json"
 
 
+KEYS = {"CERTSVC_ID_HMAC_KEY": "h" * 43 + "=", "CERTSVC_ID_ENCRYPTION_KEY": "e" * 43 + "="}
+
+
 def _certsvc(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "CERTSVC_DATA_DIR": str(tmp_path),
-        "CERTSVC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "CERTSVC_ID_HMAC_KEY": "h" * 43 + "=",
-        "CERTSVC_ID_ENCRYPTION_KEY": "e" * 43 + "=",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return certsvc(tmp_path, *args, env=KEYS)
 
 
 def test_load_is_versioned_idempotent_and_shown_by_status(tmp_path: Path) -> None:

@@ -10,29 +10,11 @@ from typing import Any
 import pytest
 
 from app.openapi import render_openapi
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _certsvc(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "CERTSVC_DATA_DIR": str(tmp_path),
-        "CERTSVC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+from tests.cli import ROOT, certsvc
 
 
 def test_clients_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> None:
-    created = _certsvc(
+    created = certsvc(
         tmp_path,
         "clients",
         "create",
@@ -46,16 +28,16 @@ def test_clients_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) ->
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("csk_") and " " not in key
-    listed = _certsvc(tmp_path, "clients", "list")
+    listed = certsvc(tmp_path, "clients", "list")
     assert "changzhi\tcounty\t1404,140402" in listed.stdout
     assert key not in listed.stdout
     assert key.encode() not in (tmp_path / "cli.db").read_bytes()
-    assert _certsvc(tmp_path, "clients", "revoke", "changzhi").returncode == 0
-    assert "revoked" in _certsvc(tmp_path, "clients", "list").stdout
+    assert certsvc(tmp_path, "clients", "revoke", "changzhi").returncode == 0
+    assert "revoked" in certsvc(tmp_path, "clients", "list").stdout
 
 
 def test_a_county_client_without_regions_is_refused_in_one_line(tmp_path: Path) -> None:
-    result = _certsvc(tmp_path, "clients", "create", "--name", "x", "--role", "county")
+    result = certsvc(tmp_path, "clients", "create", "--name", "x", "--role", "county")
     assert result.returncode == 1
     assert result.stderr.strip() == "certsvc: a county client needs at least one region"
 
@@ -105,29 +87,29 @@ def test_serve_in_production_with_the_ceiling_route_refuses_to_start(tmp_path: P
 
 
 def test_a_client_key_may_be_given_an_expiry_which_the_list_shows(tmp_path: Path) -> None:
-    created = _certsvc(
+    created = certsvc(
         tmp_path, "clients", "create", "--name", "pay", "--role", "payment", "--expires-in", "30"
     )
     assert created.returncode == 0, created.stderr
     assert " expires=" in created.stdout.splitlines()[0]
-    dated = _certsvc(
+    dated = certsvc(
         tmp_path, "clients", "create", "--name", "pay2", "--role", "payment",
         "--expires-on", "2099-01-31",
     )  # fmt: skip
     assert "expires=2099-01-31T00:00:00+08:00" in dated.stdout  # midnight in Beijing
-    listed = _certsvc(tmp_path, "clients", "list").stdout
+    listed = certsvc(tmp_path, "clients", "list").stdout
     assert "pay2\tpayment\t-\tcsk_" in listed
     assert "active until 2099-01-31T00:00:00+08:00" in listed
 
 
 def test_a_key_cannot_be_created_expired_or_with_two_expiries(tmp_path: Path) -> None:
-    past = _certsvc(
+    past = certsvc(
         tmp_path, "clients", "create", "--name", "x", "--role", "payment",
         "--expires-on", "2020-01-01",
     )  # fmt: skip
     assert past.returncode == 1
     assert past.stderr.strip() == "certsvc: the key's expiry must be in the future"
-    both = _certsvc(
+    both = certsvc(
         tmp_path, "clients", "create", "--name", "x", "--role", "payment",
         "--expires-on", "2099-01-01", "--expires-in", "3",
     )  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from app.domain.enums import Residence
 from app.protection import load_id_protector
 from app.services.personal_data import RECIPIENT_NAME, seal
 from app.settings import Settings
+from tests.cli import certsvc
 from tests.factories import id_number
 
-ROOT = Path(__file__).resolve().parents[2]
 A_HMAC, A_ENCRYPTION = "h" * 43 + "=", "e" * 43 + "="
 B_HMAC, B_ENCRYPTION = "i" * 43 + "=", "f" * 43 + "="
 ORIGINAL = {"CERTSVC_ID_HMAC_KEY": A_HMAC, "CERTSVC_ID_ENCRYPTION_KEY": A_ENCRYPTION}
@@ -34,21 +33,7 @@ ROTATED = {
 
 
 def _certsvc(tmp_path: Path, keys: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "CERTSVC_DATA_DIR": str(tmp_path),
-        "CERTSVC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        **keys,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return certsvc(tmp_path, *args, env=keys)
 
 
 async def _register_under_original_keys(tmp_path: Path) -> None:
