@@ -99,8 +99,8 @@ def _days(entries: object, name: str) -> Iterable[date]:
 
 def _load(args: argparse.Namespace) -> int:
     from app.cli import run_with
-    from app.services.calendar import load_schedule
-    from app.services.stop_deadlines import recount_deadlines
+    from app.services.suspension.calendar import load_schedule
+    from app.services.suspension.deadlines import recount_deadlines
 
     try:
         schedule, source = read_schedule(args.file)
@@ -129,9 +129,9 @@ def _load(args: argparse.Namespace) -> int:
 
 def _status(_args: argparse.Namespace) -> int:
     from app.cli import run_with
-    from app.services.calendar import LOOKAHEAD_DAYS, coverage, year_statuses
-    from app.services.policies import today
-    from app.services.stop_deadlines import provisional_count
+    from app.services.eligibility.policies import today
+    from app.services.suspension.calendar import LOOKAHEAD_DAYS, coverage, year_statuses
+    from app.services.suspension.deadlines import provisional_count
 
     async def run(runtime: Runtime) -> list[str]:
         async with runtime.sessions() as session, session.begin():
@@ -157,7 +157,7 @@ def _status(_args: argparse.Namespace) -> int:
 
 def _recompute(_args: argparse.Namespace) -> int:
     from app.cli import run_with
-    from app.services.stop_deadlines import recount_deadlines
+    from app.services.suspension.deadlines import recount_deadlines
 
     async def run(runtime: Runtime) -> int:
         async with runtime.sessions() as session, session.begin():

@@ -170,7 +170,7 @@ def _upgrade(settings: Settings) -> None:
 def _clients_create(args: argparse.Namespace) -> int:
     from app.db.base import utcnow
     from app.domain.enums import Role
-    from app.services.clients import create_client, expiry_text, key_expiry
+    from app.services.accounts.clients import create_client, expiry_text, key_expiry
 
     regions = [part.strip() for part in args.regions.split(",") if part.strip()]
     expires_at = key_expiry(args.expires_on, args.expires_in, utcnow())
@@ -190,7 +190,7 @@ def _clients_create(args: argparse.Namespace) -> int:
 
 def _clients_list(_args: argparse.Namespace) -> int:
     from app.db.base import utcnow
-    from app.services.clients import expiry_text, has_expired, list_clients
+    from app.services.accounts.clients import expiry_text, has_expired, list_clients
 
     async def run(session: Any) -> None:
         now = utcnow()
@@ -209,7 +209,7 @@ def _clients_list(_args: argparse.Namespace) -> int:
 
 
 def _clients_revoke(args: argparse.Namespace) -> int:
-    from app.services.clients import revoke_client
+    from app.services.accounts.clients import revoke_client
 
     async def run(session: Any) -> None:
         client = await revoke_client(session, args.name)
@@ -220,7 +220,7 @@ def _clients_revoke(args: argparse.Namespace) -> int:
 
 
 def _import_columns() -> tuple[str, ...]:
-    from app.services.imports import COLUMNS
+    from app.services.certifications.imports import COLUMNS
 
     return COLUMNS
 
@@ -228,7 +228,7 @@ def _import_columns() -> tuple[str, ...]:
 def _import_certifications(args: argparse.Namespace) -> int:
     import time
 
-    from app.services.imports import ImportSummary, import_certifications
+    from app.services.certifications.imports import ImportSummary, import_certifications
 
     if not args.file.is_file():
         print(f"certsvc: no file {args.file}", file=sys.stderr)
@@ -267,8 +267,8 @@ def _import_certifications(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from app.services.policies import today
-    from app.services.sweep import SweepSummary, sweep
+    from app.services.eligibility.policies import today
+    from app.services.suspension.sweep import SweepSummary, sweep
 
     on = args.on or today()
 
@@ -285,8 +285,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from app.services.policies import today
-    from app.services.report import Report, build_report, write_csv, write_xlsx
+    from app.services.eligibility.policies import today
+    from app.services.reporting.county_report import Report, build_report, write_csv, write_xlsx
 
     on = args.on or today()
     output = args.output or Path(f"report-{args.agency_code}-{on}.{args.format}")
@@ -303,7 +303,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _deliver(_args: argparse.Namespace) -> int:
     from app.logs import configure_logging
-    from app.services.delivery import run_worker
+    from app.services.notices.delivery import run_worker
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -328,8 +328,8 @@ def _add_worker(commands: Any) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.logs import configure_logging
-    from app.services.payment_runs import RunOptions
-    from app.services.run_queue import run_worker, work_once
+    from app.services.payment_runs.queue import run_worker, work_once
+    from app.services.payment_runs.runs import RunOptions
 
     configure_logging(get_settings().log_level)
 
@@ -356,7 +356,7 @@ def _positive(text: str) -> int:
 def _rekey(args: argparse.Namespace) -> int:
     import time
 
-    from app.services.rekey import RekeySummary, rekey
+    from app.services.recipients.rekey import RekeySummary, rekey
 
     verb = "to rewrite" if args.check else "rewritten"
     started = time.monotonic()

@@ -19,8 +19,8 @@ from app.domain.policy import PolicyBook
 from app.errors import Unauthorized
 from app.protection import IdProtector
 from app.ratelimit import AuthFailureLimiter
-from app.services.clients import authenticate, key_digest
-from app.services.egress import EgressPolicy
+from app.services.accounts.clients import authenticate, key_digest
+from app.services.notices.egress import EgressPolicy
 from app.settings import Settings
 
 

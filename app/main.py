@@ -36,7 +36,7 @@ from app.routers import (
 )
 from app.runtime import Runtime
 from app.schemas.common import state_non_blank
-from app.services.egress import EgressPolicy
+from app.services.notices.egress import EgressPolicy
 from app.settings import Settings, get_settings
 
 

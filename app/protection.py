@@ -1,5 +1,5 @@
 """Protection of the national ID number (sensitive personal information under PIPL), and the
-key ring that also seals names and phone numbers (app/services/personal_data.py).
+key ring that also seals names and phone numbers (app/services/recipients/personal_data.py).
 
 The database holds two things per number, never the number itself:
 - a keyed HMAC-SHA256, the unique lookup key (equal numbers give equal digests, and without
@@ -8,16 +8,16 @@ The database holds two things per number, never the number itself:
 
 Both keys rotate without downtime (docs/security.md, "Key rotation"). Each is a keyring: the
 current key writes, previous keys are still read. A look-up computes the digest under every
-HMAC key (app/services/id_lookup.py); a ciphertext names the key that sealed it, in one of
-two formats told apart by the first byte:
+HMAC key (app/services/recipients/id_lookup.py); a ciphertext names the key that sealed it,
+in one of two formats told apart by the first byte:
 - 1: ``0x01 | nonce | sealed``, written by a key configured without an id (every ciphertext
   before rotation existed); read by trying each encryption key, which GCM's tag makes safe;
 - 2: ``0x02 | id length | key id | nonce | sealed``, the key id bound as associated data.
 A caller may bind a ``context`` too (associated data after the header): a name or phone is
 sealed for its column and row, so a ciphertext copied into another column or row (the ID
 number's into a name, one person's phone into another's row) does not open there.
-``certsvc rekey`` (app/services/rekey.py) rewrites what the previous keys wrote, after which
-they can be removed from configuration.
+``certsvc rekey`` (app/services/recipients/rekey.py) rewrites what the previous keys wrote,
+after which they can be removed from configuration.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class RunCompute(StrEnum):
 KEY_BYTES = 32
 KEY_ID_MAX = 16
 _KEY_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{KEY_ID_MAX - 1}}}")
-# Where webhook receivers may not be (app/services/egress.py explains the choice).
+# Where webhook receivers may not be (app/services/notices/egress.py explains the choice).
 DEFAULT_REFUSED_NETWORKS: tuple[str, ...] = (
     "127.0.0.0/8",  # loopback
     "::1/128",
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     auth_failures_per_address: int = Field(default=20, ge=0)
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
 
-    # Webhook receivers may not be at these addresses (app/services/egress.py). JSON list in
+    # Webhook receivers may not be at these addresses (app/services/notices/egress.py). JSON list in
     # the environment: CERTSVC_WEBHOOK_REFUSED_NETWORKS='["127.0.0.0/8", "10.0.0.0/8"]'.
     webhook_refused_networks: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REFUSED_NETWORKS)

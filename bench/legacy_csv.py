@@ -13,7 +13,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.services.imports import COLUMNS
+from app.services.certifications.imports import COLUMNS
 from bench.province import face_details, id_number_for
 
 

@@ -35,7 +35,7 @@ from app.domain.calendar_sources import chinese_calendar_years, from_chinese_cal
 from app.domain.id_numbers import check_character, mask_id_number
 from app.domain.working_days import WorkingCalendar, working_day_deadline
 from app.protection import load_id_protector
-from app.services.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
+from app.services.recipients.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
 from app.settings import get_settings
 
 COUNTIES = {

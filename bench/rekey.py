@@ -8,7 +8,7 @@ process's CPU time; the database server's CPU is not counted):
 - baseline read: the job's keyset walk (1000 rows a batch) with asyncpg, no cryptography;
 - baseline write: the same walk rewriting every row's digest and ciphertext with the bytes
   it read, one executemany per batch: what the database must do whatever the job computes;
-- rekey A→B: the real job (``app.services.rekey.rekey``) with B current and A previous;
+- rekey A→B: the real job (``app.services.recipients.rekey.rekey``) with B current and A previous;
 - rekey again: the same job when nothing is left, and ``check_only`` under B alone;
 - look-ups: ``find_recipient_ids`` of 10,000 ID numbers and 2,000 ``find_recipient_id``,
   under A alone (the default, one key) and under B with A previous (during a rotation).
@@ -32,9 +32,9 @@ from app.db.engine import SessionMaker, create_engine, create_sessionmaker
 from app.db.migrate import upgrade_to_head
 from app.domain.id_numbers import check_character, mask_id_number
 from app.protection import IdProtector, load_id_protector
-from app.services.id_lookup import find_recipient_id, find_recipient_ids
-from app.services.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
-from app.services.rekey import rekey
+from app.services.recipients.id_lookup import find_recipient_id, find_recipient_ids
+from app.services.recipients.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
+from app.services.recipients.rekey import rekey
 from app.settings import Settings
 
 A_HMAC, A_ENCRYPTION = "h" * 43 + "=", "e" * 43 + "="

@@ -40,7 +40,7 @@ from app.deps import get_now, get_session, get_sessions
 from app.domain.enums import Role
 from app.main import create_app
 from app.protection import IdProtector, load_id_protector
-from app.services.clients import create_client
+from app.services.accounts.clients import create_client
 from app.settings import Settings
 from tests import pooler
 

@@ -53,7 +53,7 @@ class ApiClient(Base):
 class Recipient(Base):
     """A person receiving one or more benefits. The ID number is held only as an HMAC digest
     (the unique key) and an AES-GCM ciphertext (app/protection.py); the name and phone only as
-    ciphertexts sealed for their column and row (app/services/personal_data.py)."""
+    ciphertexts sealed for their column and row (app/services/recipients/personal_data.py)."""
 
     __tablename__ = "recipients"
 
@@ -333,7 +333,8 @@ class PaymentRunItem(Base):
     """One benefit's decision in a run, in the order the run serves it."""
 
     __tablename__ = "payment_run_items"
-    # Only the items back-pay reconciliation reads (migration 0017, app/services/run_ledger.py).
+    # Only the items back-pay reconciliation reads (migration 0017,
+    # app/services/payment_runs/ledger.py).
     __table_args__ = (
         Index(
             "ix_payment_run_items_unsettled",
@@ -465,7 +466,7 @@ class HomeVisitRequest(Base):
     agency_code: Mapped[str] = mapped_column(String(6))
     requested_by: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(16))
-    # Sealed like a recipient's phone (app/services/personal_data.py).
+    # Sealed like a recipient's phone (app/services/recipients/personal_data.py).
     contact_phone_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="open")
     visitor_type: Mapped[str | None] = mapped_column(String(32))

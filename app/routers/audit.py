@@ -12,7 +12,7 @@ from app.deps import PrincipalDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.audit import AuditEntryRead
 from app.schemas.common import CursorText, Instant, Page
-from app.services import audit as service
+from app.services.accounts import audit as service
 
 router = APIRouter(prefix="/v1/audit-log", tags=["audit"])
 

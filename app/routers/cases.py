@@ -11,9 +11,9 @@ from app.deps import NowDep, PoliciesDep, PrincipalDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.common import CursorText, Page, RegionPrefix
 from app.schemas.stops import CaseContactCreate, CaseContactRead, CaseRead, CaseResolutionCreate
-from app.services import cases as service
-from app.services.eligibility import recipient_eligibility
-from app.services.policies import today
+from app.services.eligibility.answers import recipient_eligibility
+from app.services.eligibility.policies import today
+from app.services.suspension import cases as service
 
 router = APIRouter(prefix="/v1/verification-cases", tags=["verification cases"])
 

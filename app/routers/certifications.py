@@ -18,8 +18,8 @@ from app.schemas.certifications import (
     CertificationRevoke,
 )
 from app.schemas.common import CursorText, Line, Page
-from app.services import certification_ingest as ingestion
-from app.services import certifications as service
+from app.services.certifications import ingest as ingestion
+from app.services.certifications import reading as service
 
 router = APIRouter(tags=["certifications"])
 

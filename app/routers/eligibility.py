@@ -18,8 +18,8 @@ from app.deps import (
 from app.routers.responses import problems
 from app.schemas.common import Day, Instant
 from app.schemas.eligibility import BenefitEligibility, RecipientEligibility
-from app.services import eligibility as service
-from app.services.policies import today
+from app.services.eligibility import answers as service
+from app.services.eligibility.policies import today
 
 router = APIRouter(prefix="/v1/recipients", tags=["eligibility"])
 

@@ -20,8 +20,8 @@ from app.schemas.home_visits import (
     RequestStatus,
 )
 from app.schemas.reporting import OutreachItem
-from app.services import home_visits as service
-from app.services.policies import today
+from app.services.certifications import home_visits as service
+from app.services.eligibility.policies import today
 
 router = APIRouter(tags=["home visits"])
 

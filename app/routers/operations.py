@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.migrate import current_revision, head_revision
 from app.deps import NowDep
-from app.services import calendar
-from app.services.policies import today
+from app.services.eligibility.policies import today
+from app.services.suspension import calendar
 
 router = APIRouter(tags=["operations"])
 

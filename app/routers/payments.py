@@ -19,8 +19,8 @@ from app.schemas.payments import (
     PaymentRunCreate,
     PaymentRunRead,
 )
-from app.services import payment_runs as runs
-from app.services.checks import check_eligibility
+from app.services.eligibility.batch import check_eligibility
+from app.services.payment_runs import runs
 
 router = APIRouter(tags=["payment"])
 NDJSON = "application/x-ndjson"

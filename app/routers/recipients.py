@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.recipients import RecipientCreate, RecipientLookup, RecipientRead, RecipientUpdate
-from app.services import recipients as service
+from app.services.recipients import registration as service
 
 router = APIRouter(prefix="/v1/recipients", tags=["recipients"])
 

@@ -13,9 +13,9 @@ from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.common import CursorText, Day, Page, RegionPrefix
 from app.schemas.reporting import ReminderItem, RiskSignals, RiskThresholds, Stats
-from app.services import reporting as service
-from app.services import risk_signals, stats
-from app.services.policies import today
+from app.services.eligibility.policies import today
+from app.services.reporting import risk_signals, stats
+from app.services.reporting import scans as service
 
 router = APIRouter(tags=["reporting"])
 NDJSON = "application/x-ndjson"

@@ -23,8 +23,8 @@ from app.schemas.stops import (
     StopReportCreate,
     StopReportRead,
 )
-from app.services import stops as service
-from app.services.policies import today
+from app.services.eligibility.policies import today
+from app.services.suspension import stops as service
 
 router = APIRouter(tags=["stop events"])
 

@@ -11,7 +11,7 @@ from app.deps import EgressDep, NowDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
 from app.schemas.common import CursorText, Page
 from app.schemas.webhooks import DeliveryRead, DeliveryStatus, WebhookCreate, WebhookRead
-from app.services import webhooks as service
+from app.services.notices import webhooks as service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

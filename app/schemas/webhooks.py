@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from app.schemas.common import InputModel, JsonPattern, refuse_control_characters
-from app.services.outbox import EventType
+from app.services.notices.outbox import EventType
 
 MAX_URL_LENGTH = 2000
 # What `_http_url` takes, as far as a pattern says it: http(s), a host name of DNS labels (or

@@ -1,7 +1,7 @@
 """Names and phones sealed at rest: ciphertext columns replace the plaintext ones
 
 Recipients' names and phones and home-visit requests' contact phones are sealed with the ID
-encryption key ring, each for its column and row (app/services/personal_data.py). The upgrade
+encryption key ring, each for its column and row (app/services/recipients/personal_data.py). The upgrade
 seals every existing row, then drops the plaintext columns; the downgrade opens them back.
 
 Both directions need the service's ID encryption keys (``certsvc migrate`` passes its settings;
@@ -22,7 +22,13 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from app.protection import IdProtector, load_id_protector
-from app.services.personal_data import CONTACT_PHONE, RECIPIENT_NAME, RECIPIENT_PHONE, seal, unseal
+from app.services.recipients.personal_data import (
+    CONTACT_PHONE,
+    RECIPIENT_NAME,
+    RECIPIENT_PHONE,
+    seal,
+    unseal,
+)
 from app.settings import Settings, get_settings
 
 revision: str = "0010"

@@ -16,7 +16,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # A run reads, for each span's benefits, the earlier runs' items that withheld them or listed
-# back pay (app/services/run_ledger.py): a few percent of all items. Indexing only those keeps
+# back pay (app/services/payment_runs/ledger.py): a few percent of all items. Indexing only those keeps
 # the index small and the COPY of a run's million plain payments free of its upkeep.
 UNSETTLED = "NOT payable OR CAST(back_pay_months AS TEXT) <> '[]'"
 

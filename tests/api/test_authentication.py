@@ -18,7 +18,7 @@ from app.db.models import ApiClient
 from app.domain.enums import Role
 from app.errors import Unprocessable
 from app.ratelimit import AuthFailureLimiter
-from app.services.clients import create_client, key_digest
+from app.services.accounts.clients import create_client, key_digest
 from tests.conftest import Api
 
 

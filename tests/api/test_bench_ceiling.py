@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import new_id
 from app.domain.enums import Role
 from app.main import create_app
-from app.services.clients import create_client
+from app.services.accounts.clients import create_client
 from tests.conftest import Api, Database, empty_tables, make_settings, with_lifespan_state
 from tests.factories import recipient
 

@@ -22,8 +22,8 @@ from app.domain.calendar_sources import from_chinese_calendar
 from app.domain.enums import Role
 from app.domain.policy import load_policies
 from app.domain.working_days import Schedule
-from app.services.calendar import coverage, load_schedule
-from app.services.stop_deadlines import recount_deadlines
+from app.services.suspension.calendar import coverage, load_schedule
+from app.services.suspension.deadlines import recount_deadlines
 from tests.conftest import Api
 from tests.factories import recipient
 

@@ -24,7 +24,7 @@ from app.db.engine import SessionMaker, create_sessionmaker
 from app.db.models import ApiClient, WebhookDelivery
 from app.domain.enums import Role
 from app.protection import IdProtector
-from app.services.delivery import (
+from app.services.notices.delivery import (
     RetryPolicy,
     deliver_due,
     event_body,
@@ -32,8 +32,8 @@ from app.services.delivery import (
     sign,
     verify_signature,
 )
-from app.services.egress import ALLOW_ALL, EgressPolicy
-from app.services.outbox import EventType, emit
+from app.services.notices.egress import ALLOW_ALL, EgressPolicy
+from app.services.notices.outbox import EventType, emit
 from tests.conftest import Api, Database
 from tests.factories import recipient
 

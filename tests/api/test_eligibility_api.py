@@ -22,8 +22,8 @@ from app.domain.enums import Role
 from app.domain.policy import load_policies
 from app.main import create_app
 from app.schemas.eligibility import RecipientEligibility
-from app.services.clients import create_client, revoke_client
-from app.services.eligibility import recipient_eligibility, recipient_eligibility_json
+from app.services.accounts.clients import create_client, revoke_client
+from app.services.eligibility.answers import recipient_eligibility, recipient_eligibility_json
 from tests.conftest import Api, Database, empty_tables, make_settings, with_lifespan_state
 from tests.factories import benefit, face, recipient
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import HomeVisitRequest
 from app.domain.enums import Role
-from app.services.home_visits import complete_from_certification
+from app.services.certifications.home_visits import complete_from_certification
 from tests.conftest import Api
 from tests.factories import benefit, certification, face, home_visit_details, id_number, recipient
 

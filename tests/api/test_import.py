@@ -12,7 +12,7 @@ from app.db.engine import create_sessionmaker
 from app.db.models import Certification
 from app.domain.enums import Role
 from app.protection import IdProtector
-from app.services.imports import COLUMNS, import_certifications
+from app.services.certifications.imports import COLUMNS, import_certifications
 from tests.conftest import Api, Database
 from tests.factories import face, id_number, recipient, with_wrong_check
 

@@ -24,9 +24,13 @@ from app.deps import get_session
 from app.domain.enums import Role
 from app.main import create_app
 from app.protection import IdKey, IdProtector, load_id_protector
-from app.services.id_lookup import find_recipient_id, find_recipient_ids, rekey_registered
-from app.services.imports import import_certifications
-from app.services.rekey import RekeySummary, rekey
+from app.services.certifications.imports import import_certifications
+from app.services.recipients.id_lookup import (
+    find_recipient_id,
+    find_recipient_ids,
+    rekey_registered,
+)
+from app.services.recipients.rekey import RekeySummary, rekey
 from app.settings import Settings
 from tests.api.test_import import _face_row, _write
 from tests.conftest import (

@@ -1,6 +1,6 @@
-"""Names and phones sealed at rest (app/services/personal_data.py), on both databases: the rows
-hold no plaintext, the API still answers them to the roles that read them, and ``rekey``
-re-seals them under a new key."""
+"""Names and phones sealed at rest (app/services/recipients/personal_data.py), on both
+databases: the rows hold no plaintext, the API still answers them to the roles that read them,
+and ``rekey`` re-seals them under a new key."""
 
 from __future__ import annotations
 
@@ -17,8 +17,13 @@ from app.db.engine import SessionMaker
 from app.db.models import HomeVisitRequest, Recipient
 from app.domain.enums import Role
 from app.protection import IdProtector, load_id_protector
-from app.services.personal_data import CONTACT_PHONE, RECIPIENT_NAME, RECIPIENT_PHONE, seal
-from app.services.rekey import _RECIPIENT_COLUMNS, _rewrite_personal, rekey
+from app.services.recipients.personal_data import (
+    CONTACT_PHONE,
+    RECIPIENT_NAME,
+    RECIPIENT_PHONE,
+    seal,
+)
+from app.services.recipients.rekey import _RECIPIENT_COLUMNS, _rewrite_personal, rekey
 from tests.api.test_key_rotation import original, retired, rotated, savepoint_sessions, serving
 from tests.conftest import Api, Database
 from tests.factories import recipient

@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.db.base import Base
 from app.db.migrate import alembic_config
 from app.protection import load_id_protector
-from app.services.personal_data import CONTACT_PHONE, RECIPIENT_NAME, RECIPIENT_PHONE, unseal
+from app.services.recipients.personal_data import (
+    CONTACT_PHONE,
+    RECIPIENT_NAME,
+    RECIPIENT_PHONE,
+    unseal,
+)
 from app.settings import Settings
 from tests.conftest import Database, make_settings
 from tests.factories import id_number

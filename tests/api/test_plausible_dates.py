@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from app.domain.enums import Role
 from app.domain.id_numbers import check_character
-from app.services.policies import today
+from app.services.eligibility.policies import today
 from tests.conftest import Api
 from tests.factories import benefit, id_number, recipient
 

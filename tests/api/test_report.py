@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from app.db.engine import create_sessionmaker
 from app.domain.enums import Role
 from app.domain.policy import load_policies
-from app.services.report import build_report, write_csv, write_xlsx
-from app.services.sweep import sweep
+from app.services.reporting.county_report import build_report, write_csv, write_xlsx
+from app.services.suspension.sweep import sweep
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, recipient
 

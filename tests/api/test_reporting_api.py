@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import BenefitState
 from app.domain.enums import Role
 from app.domain.months import Month
-from app.services import reporting, stats
+from app.services.reporting import scans as reporting
+from app.services.reporting import stats
 from tests.conftest import Api
 from tests.factories import benefit, certification, face, manual_details, recipient
 from tests.factories import terminal_details as terminal

@@ -32,9 +32,11 @@ from app.db.run_claims import RunClaim
 from app.domain.eligibility import evaluate_eligibility
 from app.domain.enums import Role
 from app.domain.policy import load_policies
-from app.services import payment_runs, run_pg, run_workers
-from app.services.facts import benefit_facts, load_facts, recipient_facts
-from app.services.policies import policy_for
+from app.services.eligibility.facts import benefit_facts, load_facts, recipient_facts
+from app.services.eligibility.policies import policy_for
+from app.services.payment_runs import postgresql as run_pg
+from app.services.payment_runs import runs as payment_runs
+from app.services.payment_runs import workers as run_workers
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
 

@@ -22,7 +22,7 @@ from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
 from app.domain.enums import Role
 from app.domain.months import Month, month_range
-from app.services import payment_runs
+from app.services.payment_runs import runs as payment_runs
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
 

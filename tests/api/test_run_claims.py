@@ -27,7 +27,7 @@ from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
 from app.db.run_claims import ClaimLost, RunClaim, RunIncomplete
 from app.domain.enums import Role
-from app.services.run_store import write_page
+from app.services.payment_runs.portable import write_page
 from tests.conftest import Api, Database, _asyncpg_dsn
 from tests.factories import benefit, face, recipient
 

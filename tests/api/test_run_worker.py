@@ -1,5 +1,5 @@
 """Payment runs computed by `certsvc worker` processes instead of the API (issue 17 item 5,
-issue 18 item 1; app/services/run_queue.py), on both databases.
+issue 18 item 1; app/services/payment_runs/queue.py), on both databases.
 
 With CERTSVC_RUN_COMPUTE=worker the API only records a run (201, pending) and never computes
 or takes one over; a worker reserves it (of concurrent workers exactly one), computes it with
@@ -21,8 +21,8 @@ from sqlalchemy import update
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
 from app.domain.policy import load_policies
-from app.services.payment_runs import RunOptions
-from app.services.run_queue import claim_next, work_once
+from app.services.payment_runs.queue import claim_next, work_once
+from app.services.payment_runs.runs import RunOptions
 from app.settings import RunCompute
 from tests.api.test_run_claims import MONTH, _as_if_its_process_died, _population
 from tests.cli import certsvc

@@ -11,7 +11,7 @@ from app.db.engine import create_sessionmaker
 from app.db.models import OutboxEvent, VerificationCase
 from app.domain.enums import Role
 from app.domain.policy import load_policies
-from app.services.sweep import sweep
+from app.services.suspension.sweep import sweep
 from tests.conftest import Api, Database
 from tests.factories import face, recipient
 

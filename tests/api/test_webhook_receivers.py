@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.models import Webhook
 from app.domain.enums import Role
-from app.services.egress import local_addresses
+from app.services.notices.egress import local_addresses
 from app.settings import DEFAULT_REFUSED_NETWORKS
 from tests.conftest import Api
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.db.models import Webhook, WebhookDelivery
 from app.domain.enums import Role
 from app.protection import IdProtector
-from app.services.outbox import EventType, emit
+from app.services.notices.outbox import EventType, emit
 from tests.conftest import Api
 from tests.factories import recipient
 

@@ -23,7 +23,7 @@ import pytest
 
 from app.db.engine import create_engine, create_sessionmaker
 from app.domain.enums import Role
-from app.services.clients import create_client
+from app.services.accounts.clients import create_client
 from app.settings import Settings
 from tests.factories import benefit, recipient
 

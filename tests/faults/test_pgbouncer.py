@@ -28,7 +28,7 @@ import pytest
 from app.db.migrate import upgrade_to_head
 from app.domain.enums import Role
 from app.main import create_app
-from app.services.policies import today
+from app.services.eligibility.policies import today
 from tests.conftest import (
     _postgres_reason,
     make_settings,

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.services.egress import DEFAULT_POLICY, EgressPolicy, EgressRefused, local_addresses
+from app.services.notices.egress import DEFAULT_POLICY, EgressPolicy, EgressRefused, local_addresses
 from app.settings import DEFAULT_REFUSED_NETWORKS, Settings, SettingsError, load_settings
 
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from app.protection import IdKey, IdProtector
-from app.services.personal_data import (
+from app.services.recipients.personal_data import (
     CONTACT_PHONE,
     RECIPIENT_NAME,
     RECIPIENT_PHONE,

@@ -11,7 +11,7 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.db.models import Recipient
 from app.domain.enums import Residence
 from app.protection import load_id_protector
-from app.services.personal_data import RECIPIENT_NAME, seal
+from app.services.recipients.personal_data import RECIPIENT_NAME, seal
 from app.settings import Settings
 from tests.cli import certsvc
 from tests.factories import id_number

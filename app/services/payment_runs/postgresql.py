@@ -1,0 +1,312 @@
+"""A payment run on PostgreSQL, through the asyncpg driver: plan the run in spans of
+recipients, read a span's input as tuples, store a span's page and items.
+
+All reads happen in REPEATABLE READ READ ONLY transactions that share the snapshot the run
+exported when it started, whichever connection or process reads a span, so the whole run sees
+one database state; such transactions take no locks writers wait for. A span is a range of
+recipient ids holding about the span size's benefits in scope, whole recipients only; its
+items are numbered in advance, so spans can be decided in any order and by any process and
+still give the same lines in the same places.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+import asyncpg
+import orjson
+
+from app.db.run_claims import RunClaim, fence_raw
+from app.domain.enums import BenefitType, ResumptionMode
+from app.domain.events import (
+    CaseFact,
+    CaseOutcome,
+    MoratoriumFact,
+    ResumptionStepFact,
+    StopEventFact,
+    StopReason,
+)
+from app.domain.months import Month
+from app.domain.regions import prefix_bounds
+from app.services.payment_runs import ledger as run_ledger
+from app.services.payment_runs.compute import (
+    ITEM_COLUMNS,
+    BenefitRow,
+    CertificationRow,
+    Chunk,
+    ItemRecord,
+    RunDecider,
+)
+from app.services.recipients.registry import registry_fact
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Recipients ``first`` … ``last`` (ids as text, inclusive) and their ``items`` benefits in
+    scope, numbered from ``first_seq``; stored as page ``page``."""
+
+    page: int
+    first: str
+    last: str
+    first_seq: int
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a run reads: benefits of an agency prefix registered by ``known_at``."""
+
+    prefix: str
+    known_at: datetime
+
+    def bounds(self) -> tuple[str, str, datetime]:
+        low, high = prefix_bounds(self.prefix)
+        return low, high, self.known_at
+
+
+# Spans: each recipient goes to the span its first benefit's number falls in.
+# In scope: $1 <= agency_code < $2 (the prefix's range) and created_at <= $3 (known_at).
+_PLAN = """
+WITH per_recipient AS (
+    SELECT b.recipient_id, count(*) AS n FROM benefits b
+    WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3
+    GROUP BY b.recipient_id
+), numbered AS (
+    SELECT recipient_id, n, (sum(n) OVER (ORDER BY recipient_id))::bigint - n AS before
+    FROM per_recipient
+)
+SELECT min(recipient_id::text) AS first, max(recipient_id::text) AS last,
+       min(before) + 1 AS first_seq, sum(n)::bigint AS items
+FROM numbered GROUP BY before / $4 ORDER BY first
+"""
+# Each statement reads one table through one index (a range of the benefits' recipient index,
+# or the span's recipient ids), so its plan cannot turn into a scan of a whole table.
+_BENEFITS = """
+SELECT b.recipient_id::text, b.id::text, b.benefit_type, b.agency_code, b.start_date,
+       b.approved, b.external_ref, b.funeral_subsidy_area, b.created_at
+FROM benefits b
+WHERE b.agency_code >= $1 AND b.agency_code < $2 AND b.created_at <= $3
+  AND b.recipient_id >= $4::uuid AND b.recipient_id <= $5::uuid
+ORDER BY b.recipient_id, b.created_at, b.id
+"""
+_RECIPIENTS = """
+SELECT id::text, residence, emergency_contacts FROM recipients WHERE id = ANY($1::uuid[])
+"""
+_CERTIFICATIONS = """
+SELECT recipient_id::text, id::text, channel, occurred_at, recorded_at, revoked_at
+FROM certifications WHERE counted AND recipient_id = ANY($1::uuid[])
+"""
+_STOPS = """
+SELECT recipient_id::text, id::text, reason, benefit_id::text, occurred_on, recorded_at,
+       suspected, documents::text
+FROM stop_reports WHERE recipient_id = ANY($1::uuid[])
+"""
+_CASES = """
+SELECT recipient_id::text, id::text, benefit_id::text, stop_report_id::text, opened_at,
+       outcome, effective_on, resolved_at
+FROM verification_cases WHERE recipient_id = ANY($1::uuid[])
+"""
+_STEPS = """
+SELECT recipient_id::text, kind, completed_on, recorded_at
+FROM resumption_steps WHERE recipient_id = ANY($1::uuid[])
+"""
+# The registry history of the span's recipients with any change
+# (app/services/recipients/registry.py).
+_REGISTRY = """
+SELECT h.recipient_id::text, h.benefit_id::text, h.emergency_contacts, h.funeral_subsidy_area,
+       h.valid_from, h.recorded_at
+FROM registry_history h
+WHERE h.recipient_id IN (SELECT c.recipient_id FROM registry_history c
+                         WHERE c.is_change AND c.recipient_id = ANY($1::uuid[]))
+"""
+_MORATORIA = """
+SELECT id::text, agency_code, benefit_types::text, starts_on, ends_on, created_at FROM moratoria
+"""
+_ANY_EVENTS = {
+    "stop_reports": "SELECT EXISTS (SELECT FROM stop_reports)",
+    "verification_cases": "SELECT EXISTS (SELECT FROM verification_cases)",
+    "resumption_steps": "SELECT EXISTS (SELECT FROM resumption_steps)",
+    "registry_history": "SELECT EXISTS (SELECT FROM registry_history WHERE is_change)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunInput:
+    """What every span of a run shares: its scope, the moratoria, which kinds of events
+    exist at all (a kind with no row is not asked for span by span), and the stored runs its
+    back pay is reconciled against."""
+
+    scope: Scope
+    moratoria: tuple[MoratoriumFact, ...]
+    events: frozenset[str]
+    prior: run_ledger.PriorRuns = field(default_factory=run_ledger.PriorRuns)
+
+
+async def begin_snapshot(connection: asyncpg.Connection, snapshot: str | None) -> str:
+    """Set up a just begun REPEATABLE READ READ ONLY transaction to read a run: on
+    ``snapshot`` if given, else on one it exports; returns the snapshot's identifier."""
+    if snapshot is None:
+        snapshot = cast(str, await connection.fetchval("SELECT pg_export_snapshot()"))
+    else:
+        # The identifier comes from pg_export_snapshot(), never from a client.
+        await connection.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+    # Hundreds of small statements: compiling their plans to machine code or starting
+    # parallel workers for each costs more than it saves.
+    await connection.execute("SET LOCAL jit = off")
+    await connection.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    # A generic plan cannot see that a span is a narrow range of recipients.
+    await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    return snapshot
+
+
+async def plan(
+    connection: asyncpg.Connection, scope: Scope, month: Month, span_benefits: int
+) -> tuple[RunInput, list[Span]]:
+    """The run's shared input and its spans of about ``span_benefits``, in recipient order."""
+    rows = await connection.fetch(_PLAN, *scope.bounds(), span_benefits)
+    spans = [
+        Span(page, row["first"], row["last"], row["first_seq"], row["items"])
+        for page, row in enumerate(rows, start=1)
+    ]
+    moratoria = tuple(
+        MoratoriumFact(
+            moratorium_id=row[0],
+            agency_prefix=row[1],
+            benefit_types=frozenset(BenefitType(value) for value in orjson.loads(row[2])),
+            starts_on=row[3],
+            ends_on=row[4],
+            created_at=row[5],
+        )
+        for row in await connection.fetch(_MORATORIA)
+    )
+    events = [table for table, query in _ANY_EVENTS.items() if await connection.fetchval(query)]
+    prior = await run_ledger.prior_runs_raw(connection, scope.prefix, month, scope.known_at)
+    return RunInput(scope, moratoria, frozenset(events), prior), spans
+
+
+async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -> Chunk:
+    """A span's benefits (ordered), their recipients and their facts, as tuples."""
+    benefits = await connection.fetch(_BENEFITS, *run.scope.bounds(), span.first, span.last)
+    ids = list(dict.fromkeys(row[0] for row in benefits))
+    chunk = Chunk(
+        benefits=cast(list[BenefitRow], benefits),
+        recipients={row[0]: (row[1], row[2]) for row in await connection.fetch(_RECIPIENTS, ids)},
+        certifications=cast(list[CertificationRow], await connection.fetch(_CERTIFICATIONS, ids)),
+    )
+    if "stop_reports" in run.events:
+        chunk.stops = [(row[0], _stop(row)) for row in await connection.fetch(_STOPS, ids)]
+    if "verification_cases" in run.events:
+        chunk.cases = [(row[0], _case(row)) for row in await connection.fetch(_CASES, ids)]
+    if "resumption_steps" in run.events:
+        chunk.steps = [(row[0], _step(row)) for row in await connection.fetch(_STEPS, ids)]
+    if "registry_history" in run.events:
+        chunk.registry = [
+            (row[0], registry_fact(*row[1:])) for row in await connection.fetch(_REGISTRY, ids)
+        ]
+    if run.prior.months:
+        chunk.ledgers = await run_ledger.ledgers_raw(
+            connection, run.prior, [row[1] for row in benefits]
+        )
+    return chunk
+
+
+async def store_span(
+    connection: asyncpg.Connection,
+    claim: RunClaim,
+    span: Span,
+    body: bytes,
+    records: list[ItemRecord],
+) -> None:
+    """Insert the span's page and its items (COPY), inside the caller's transaction, if the
+    computation's claim still holds (ClaimLost otherwise: the fence locks the run's row first)."""
+    await fence_raw(connection, claim)
+    # No wait for this commit to reach the disk: the run is completed only by a later,
+    # durable commit, and WAL order makes every earlier commit durable with it.
+    await connection.execute("SET LOCAL synchronous_commit = off")
+    await connection.execute(
+        "INSERT INTO payment_run_pages (run_id, page, first_seq, items, body)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        claim.run_id,
+        span.page,
+        span.first_seq,
+        len(records),
+        body,
+    )
+    await connection.copy_records_to_table(
+        "payment_run_items", records=records, columns=ITEM_COLUMNS
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SpanResult:
+    """A stored span: its page (the lines, for the run's digest) and its counts."""
+
+    page: int
+    body: bytes
+    payable: int
+    withheld: int
+    stopped: int
+
+
+class SpanWork:
+    """Reads, decides and stores spans of one run: ``reader`` is in a transaction on the run's
+    snapshot, ``writer`` commits each span's page and items on its own."""
+
+    def __init__(
+        self,
+        reader: asyncpg.Connection,
+        writer: asyncpg.Connection,
+        claim: RunClaim,
+        run: RunInput,
+        decider: RunDecider,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.claim = claim
+        self.run = run
+        self.decider = decider
+
+    async def __call__(self, span: Span, *, in_thread: bool = False) -> SpanResult:
+        """One span; ``in_thread`` decides it off the event loop (in the API process)."""
+        chunk = await read_span(self.reader, self.run, span)
+        if in_thread:
+            decided = await asyncio.to_thread(self.decider.decide, chunk, span.first_seq)
+        else:
+            decided = self.decider.decide(chunk, span.first_seq)
+        if len(decided.records) != span.items:  # the snapshot makes this impossible
+            raise RuntimeError(f"span {span.page} read {len(decided.records)} of {span.items}")
+        body = b"".join(decided.lines)
+        async with self.writer.transaction():
+            await store_span(self.writer, self.claim, span, body, decided.records)
+        return SpanResult(span.page, body, decided.payable, decided.withheld, decided.stopped)
+
+
+def _stop(row: Any) -> StopEventFact:
+    return StopEventFact(
+        event_id=row[1],
+        reason=StopReason(row[2]),
+        benefit_id=row[3],
+        occurred_on=row[4],
+        recorded_at=row[5],
+        suspected=row[6],
+        has_documents=row[7] is not None and bool(orjson.loads(row[7])),
+    )
+
+
+def _case(row: Any) -> CaseFact:
+    return CaseFact(
+        case_id=row[1],
+        benefit_id=row[2],
+        stop_event_id=row[3],
+        opened_at=row[4],
+        outcome=None if row[5] is None else CaseOutcome(row[5]),
+        effective_on=row[6],
+        resolved_at=row[7],
+    )
+
+
+def _step(row: Any) -> ResumptionStepFact:
+    return ResumptionStepFact(kind=ResumptionMode(row[1]), on=row[2], recorded_at=row[3])
