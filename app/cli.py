@@ -334,7 +334,7 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging(get_settings().log_level)
 
     async def work(runtime: Runtime) -> int:
-        options = RunOptions.of(runtime.settings)
+        options = RunOptions.of(runtime.settings, worker=True)
         if args.once:
             return await work_once(runtime.sessions, runtime.policies, options)
         await run_worker(runtime.sessions, runtime.policies, options, poll_interval=args.poll)

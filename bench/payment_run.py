@@ -42,7 +42,7 @@ from pathlib import Path
 
 import httpx
 
-from app.services.payment_runs.compute import ITEM_FIELDS
+from app.db.runs.rows import ITEM_FIELDS
 from bench import harness
 
 INPUT_QUERY = """

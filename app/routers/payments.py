@@ -73,7 +73,7 @@ async def post_payment_run(
     run, claim = await runs.create_run(session, principal, body, now, options)
     if claim is None:
         response.status_code = status.HTTP_200_OK
-    elif options.in_api:  # else a `certsvc worker` computes it (run_queue.py)
+    elif options.in_api:  # else a `certsvc worker` computes it (payment_runs/queue.py)
         sessions = request.state.sessionmaker
         background.add_task(runs.compute_run, sessions, policies, claim, options)
     return runs.to_run_read(run)

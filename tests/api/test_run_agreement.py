@@ -29,16 +29,17 @@ from sqlalchemy.orm import selectinload
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun, PaymentRunPage, Recipient
 from app.db.run_claims import RunClaim
+from app.db.runs import postgresql as run_pg
+from app.db.runs.rows import Scope
 from app.domain.eligibility import evaluate_eligibility
 from app.domain.enums import Role
 from app.domain.policy import load_policies
 from app.services.eligibility.facts import benefit_facts, load_facts, recipient_facts
 from app.services.eligibility.policies import policy_for
-from app.services.payment_runs import postgresql as run_pg
-from app.services.payment_runs import runs as payment_runs
 from app.services.payment_runs import workers as run_workers
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
+from tests.runs import compute_waiting_runs, leave_runs_to_workers
 
 FIELDS = ("payable", "status", "reason", "back_pay_months", "overpaid_months", "valid_through")
 TYPES = (
@@ -235,11 +236,17 @@ def _stop(
     return lambda: admin.post("/v1/stop-reports", json=body)
 
 
-async def _run(payment: httpx.AsyncClient, scope: str) -> tuple[dict[str, Any], bytes]:
+async def _run(
+    payment: httpx.AsyncClient, scope: str, workers: Database | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """The run's status and served bytes; computed by the API, or by a run worker with two
+    decision processes when ``workers`` names the database (see `leave_runs_to_workers`)."""
     created = await payment.post(
         "/v1/payment-runs", json={"month": "2026-06", "agency_code": scope, "new": True}
     )
     assert created.status_code == 201, created.text
+    if workers is not None:
+        assert await compute_waiting_runs(workers, processes=2) == 1
     run = (await payment.get(f"/v1/payment-runs/{created.json()['run_id']}")).json()
     assert run["status"] == "completed", run
     served = await payment.get(f"/v1/payment-runs/{run['run_id']}/items")
@@ -363,18 +370,19 @@ async def test_a_run_leaves_out_what_was_recorded_after_its_instant(
     assert run["counts"] == {"payable": 0, "withheld": 1, "stopped": 0}
 
 
-async def test_runs_in_worker_processes_serve_the_same_bytes(
+async def test_runs_in_decision_processes_serve_the_same_bytes(
     committing_api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A run worker spreading a run over two decision processes stores the same bytes as the
+    API computing it in its own process."""
     if database.backend != "postgresql":
-        pytest.skip("worker processes decide runs on PostgreSQL only")
+        pytest.skip("decision processes decide runs on PostgreSQL only")
     people = await _population(committing_api, seed=3, size=24)
     committing_api.set_now(RUN_AT)
     here, here_raw = await _run(people.payment, "14")
-    # Spans of three benefits, many per worker, handed out by the worker pool.
-    monkeypatch.setattr(payment_runs, "POOL_MIN_ITEMS", 0)
-    monkeypatch.setattr(database.settings, "run_span_benefits", 3)
-    there, there_raw = await _run(people.payment, "14")
+    # Spans of three benefits, many per process, handed out by the run worker.
+    leave_runs_to_workers(database, monkeypatch, span_benefits=3)
+    there, there_raw = await _run(people.payment, "14", workers=database)
     assert there["run_id"] != here["run_id"]
     assert there_raw == here_raw
     assert (there["digest"], there["counts"]) == (here["digest"], here["counts"])
@@ -400,7 +408,7 @@ async def test_a_worker_that_cannot_start_fails_the_run_cleanly() -> None:
         dsn="postgresql://nobody@127.0.0.1:1/none",
         snapshot="00000003-00000002-1",
         claim=RunClaim(uuid.uuid4(), 1),
-        run=run_pg.RunInput(run_pg.Scope("14", datetime.now(UTC)), (), frozenset()),
+        run=run_pg.RunInput(Scope("14", datetime.now(UTC)), (), frozenset()),
         policies=load_policies(),
         on=date(2026, 6, 10),
         known_at=datetime.now(UTC),

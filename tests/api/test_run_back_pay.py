@@ -22,9 +22,9 @@ from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
 from app.domain.enums import Role
 from app.domain.months import Month, month_range
-from app.services.payment_runs import runs as payment_runs
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
+from tests.runs import compute_waiting_runs, leave_runs_to_workers
 
 
 class Office:
@@ -33,6 +33,7 @@ class Office:
 
     def __init__(self, api: Api, database: Database) -> None:
         self.api = api
+        self.database = database
         self.sessions = create_sessionmaker(database.engine)
         self.admin: httpx.AsyncClient
         self.mobile: httpx.AsyncClient
@@ -64,15 +65,23 @@ class Office:
         assert posted.status_code == 201, posted.text
 
     async def run(
-        self, month: str, scope: str, day: int = 10, new: bool = False, late: bool = False
+        self,
+        month: str,
+        scope: str,
+        day: int = 10,
+        new: bool = False,
+        late: bool = False,
+        workers: bool = False,
     ) -> dict[str, dict[str, Any]]:
         """The run's items by benefit id. ``late``: completed only after the next month's
-        run was asked for."""
+        run was asked for; ``workers``: computed by a run worker in two decision processes."""
         self.api.set_now(f"{month}-{day:02d}T10:00:00+08:00")
         created = await self.payment.post(
             "/v1/payment-runs", json={"month": month, "agency_code": scope, "new": new}
         )
         assert created.status_code == 201, created.text
+        if workers:
+            assert await compute_waiting_runs(self.database, processes=2) == 1
         run = created.json()
         status = (await self.payment.get(f"/v1/payment-runs/{run['run_id']}")).json()["status"]
         assert status == "completed"
@@ -132,21 +141,20 @@ async def test_a_re_run_replaces_the_older_run_and_back_pay_is_not_listed_twice(
     assert (await office.run("2026-10", "14"))[bid]["back_pay_months"] == []
 
 
-async def test_worker_processes_reconcile_back_pay_as_the_api_process_does(
+async def test_decision_processes_reconcile_back_pay_as_the_api_process_does(
     committing_api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On PostgreSQL a big run's spans are decided in worker processes, each reading the
-    stored runs' items for its own span: the same back pay, span by span."""
+    """On PostgreSQL a run worker spreads a big run's spans over decision processes, each
+    reading the stored runs' items for its own span: the same back pay, span by span."""
     if database.backend != "postgresql":
-        pytest.skip("worker processes decide runs on PostgreSQL only")
+        pytest.skip("decision processes decide runs on PostgreSQL only")
     office = await Office(committing_api, database).open()
     _, bid = await _overdue_then_certified_after_the_run(office)
     office.api.set_now("2026-08-01T10:00:00+08:00")
     others = [(await office.register("140402", "resident_pension"))[1] for _ in range(3)]
     here = await office.run("2026-08", "14")
-    monkeypatch.setattr(payment_runs, "POOL_MIN_ITEMS", 0)
-    monkeypatch.setattr(database.settings, "run_span_benefits", 1)
-    there = await office.run("2026-08", "14", day=11, new=True)
+    leave_runs_to_workers(database, monkeypatch, span_benefits=1)
+    there = await office.run("2026-08", "14", day=11, new=True, workers=True)
     assert there[bid]["back_pay_months"] == ["2026-05", "2026-06", "2026-07"]
     for benefit_id in [bid, *others]:
         assert there[benefit_id]["back_pay_months"] == here[benefit_id]["back_pay_months"]

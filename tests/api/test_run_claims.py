@@ -26,8 +26,8 @@ from app.db import run_claims
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
 from app.db.run_claims import ClaimLost, RunClaim, RunIncomplete
+from app.db.runs.portable import write_page
 from app.domain.enums import Role
-from app.services.payment_runs.portable import write_page
 from tests.conftest import Api, Database, _asyncpg_dsn
 from tests.factories import benefit, face, recipient
 

@@ -14,6 +14,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -21,12 +22,15 @@ from sqlalchemy import update
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
 from app.domain.policy import load_policies
+from app.services.payment_runs import runs
 from app.services.payment_runs.queue import claim_next, work_once
 from app.services.payment_runs.runs import RunOptions
+from app.services.payment_runs.workers import WorkerSpec, decide_in_workers
 from app.settings import RunCompute
 from tests.api.test_run_claims import MONTH, _as_if_its_process_died, _population
 from tests.cli import certsvc
 from tests.conftest import Api, Database
+from tests.runs import compute_waiting_runs, leave_runs_to_workers
 
 
 @pytest.fixture
@@ -118,3 +122,34 @@ def test_the_worker_command_computes_what_waits_and_exits_with_once(tmp_path: Pa
     done = certsvc(tmp_path, "worker", "--once")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "computed 0 payment runs"
+
+
+async def test_only_a_run_worker_spreads_a_run_over_decision_processes(
+    committing_api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run big enough for decision processes (here: any run, spans of two benefits) is
+    computed inside the API process when the API computes it; a `certsvc worker` spreads the
+    same run over decision processes on PostgreSQL, and both store the same digest."""
+    started: list[int] = []
+    spread = decide_in_workers
+
+    async def counted(spec: WorkerSpec, spans: Any, stored: Any, workers: int) -> None:
+        started.append(workers)
+        await spread(spec, spans, stored, workers)
+
+    monkeypatch.setattr(runs, "decide_in_workers", counted)
+    monkeypatch.setattr(runs, "POOL_MIN_ITEMS", 0)
+    monkeypatch.setattr(database.settings, "run_span_benefits", 2)
+    payment = await _population(committing_api)
+    by_api = (await payment.post("/v1/payment-runs", json=MONTH)).json()
+    by_api = (await payment.get(f"/v1/payment-runs/{by_api['run_id']}")).json()
+    assert by_api["status"] == "completed"
+    assert started == []  # the API computed it without starting a process
+
+    leave_runs_to_workers(database, monkeypatch, span_benefits=2)
+    created = await payment.post("/v1/payment-runs", json={**MONTH, "new": True})
+    assert await compute_waiting_runs(database, processes=2) == 1
+    by_worker = (await payment.get(f"/v1/payment-runs/{created.json()['run_id']}")).json()
+    assert by_worker["status"] == "completed"
+    assert started == ([2] if database.backend == "postgresql" else [])
+    assert (by_worker["digest"], by_worker["items"]) == (by_api["digest"], by_api["items"])

@@ -1,7 +1,7 @@
 """Deciding one chunk of a payment run: facts built straight from column rows, the engine asked
 once per benefit, and each decision rendered once as the NDJSON line that is stored, served
 and hashed into the run's digest. No I/O here
-(app/services/payment_runs/portable.py reads and writes).
+(app/db/runs/portable.py reads and writes).
 
 The facts are the ones `app.services.eligibility.facts.load_facts` gives the single and batch
 answers:
@@ -14,7 +14,7 @@ holds the two paths equal on a population with every kind of fact.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -22,6 +22,7 @@ from typing import Final
 
 import orjson
 
+from app.db.runs.rows import Chunk, ItemRecord
 from app.domain.eligibility import (
     BenefitFacts,
     CertificationFact,
@@ -44,30 +45,6 @@ from app.domain.run_back_pay import RunLedger, StoredRuns, run_back_pay
 from app.errors import AppError
 from app.services.eligibility.policies import policy_for
 
-# The order the columns are read in; tuples keep a million rows cheap.
-# (recipient_id, benefit_id, benefit_type, agency_code, start_date, approved, external_ref,
-#  funeral_subsidy_area, created_at), ordered by recipient, then by registration (created_at, id).
-BenefitRow = tuple[str, str, str, str, date, bool, str | None, bool | None, datetime]
-# (residence, emergency_contacts) by recipient id.
-RecipientRow = tuple[str, int]
-# (recipient_id, certification_id, channel, occurred_at, recorded_at, revoked_at): counted only.
-CertificationRow = tuple[str, str, str, datetime, datetime, datetime | None]
-
-ITEM_FIELDS: Final = (
-    "seq",
-    "benefit_id",
-    "recipient_id",
-    "external_ref",
-    "agency_code",
-    "payable",
-    "status",
-    "reason",
-    "back_pay_months",
-    "overpaid_months",
-    "policy_id",
-    "valid_through",
-    "last_record_at",
-)
 _CHANNELS: Final = {channel.value: channel for channel in Channel}
 _TYPES: Final = {kind.value: kind for kind in BenefitType}
 _RESIDENCES: Final = {residence.value: residence for residence in Residence}
@@ -113,32 +90,6 @@ def render_line(
         )
         + b"\n"
     )
-
-
-@dataclass
-class Chunk:
-    """Consecutive recipients of a run with everything their decisions read. Every benefit
-    row is in the run's scope and was registered by its ``known_at``."""
-
-    benefits: Sequence[BenefitRow]
-    recipients: Mapping[str, RecipientRow]
-    certifications: Iterable[CertificationRow] = ()
-    stops: Iterable[tuple[str, StopEventFact]] = ()
-    cases: Iterable[tuple[str, CaseFact]] = ()
-    steps: Iterable[tuple[str, ResumptionStepFact]] = ()
-    # Registry values deciding cycles, of recipients with any change (docs/policy.md §3).
-    registry: Iterable[tuple[str, RegistryFact]] = ()
-    # By benefit id: what the stored runs withheld or paid back (only benefits with any).
-    ledgers: Mapping[str, RunLedger] = field(default_factory=dict)
-
-
-# A decided item as a typed row of payment_run_items, in `ITEM_COLUMNS` order; the month lists
-# as JSON text. Made from the same values as its line.
-ItemRecord = tuple[
-    uuid.UUID, int, str, str, str | None, str, bool, str, str, str, str, str, date | None,
-    datetime | None,
-]  # fmt: skip
-ITEM_COLUMNS: Final = ("run_id", *ITEM_FIELDS)
 
 
 @dataclass

@@ -15,14 +15,13 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.db import run_claims
 from app.db.base import utcnow
 from app.db.engine import SessionMaker
-from app.db.models import PaymentRun
 from app.db.run_claims import RunClaim
+from app.db.runs import store as run_store
 from app.domain.policy import PolicyBook
 from app.services.accounts import audit
 from app.services.payment_runs.runs import RunOptions, compute_run
@@ -38,15 +37,7 @@ async def claim_next(sessions: SessionMaker, options: RunOptions) -> RunClaim | 
     no run waits (or other workers got each first)."""
     lease_seconds = options.lease.total_seconds()
     async with sessions() as session, session.begin():
-        waiting = (
-            await session.scalars(
-                select(PaymentRun)
-                .where(PaymentRun.status.in_(run_claims.COMPUTING))
-                .order_by(PaymentRun.created_at, PaymentRun.id)
-                .limit(_CANDIDATES)
-            )
-        ).all()
-        for run in waiting:
+        for run in await run_store.computing_runs(session, _CANDIDATES):
             if run.status == "pending" and run.claimed_by is None:
                 # Waiting since its request, however long: reserved, not taken over.
                 claim = RunClaim(run.id, run.attempt, lease_seconds)

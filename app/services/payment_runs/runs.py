@@ -1,14 +1,15 @@
 """Payment runs: every benefit of an agency prefix decided for a month and stored unchanged.
 
 A run is decided *as known at* its creation instant (``known_at``): facts recorded later are
-invisible to it, and all its input is read in one read-only snapshot, so its decisions are
-those of one point in time, and a run restarted after a crash reproduces them. Its items are
-written in short transactions, a chunk at a time (ingest is never blocked behind one giant
-transaction). The computation runs in the background of the API process that accepted the
-request, or in a `certsvc worker` process (run_queue.py, CERTSVC_RUN_COMPUTE=worker); clients
-poll the run's status. Each decision is rendered once, as the NDJSON line
-that is stored in a page, hashed into the run's digest and served as stored
-(run_compute.py decides, run_store.py reads and writes).
+invisible to it, and all its input is read in one consistent state of the database
+(`app.db.runs.run_source`), so its decisions are those of one point in time, and a run
+restarted after a crash reproduces them. Its items are written in short transactions, a page
+at a time (ingest is never blocked behind one giant transaction). The computation runs in the
+background of the API process that accepted the request, in a thread, or in a `certsvc worker`
+process (queue.py, CERTSVC_RUN_COMPUTE=worker), which alone may spread a big run over decision
+processes (workers.py); clients poll the run's status. Each decision is rendered once, as the
+NDJSON line that is stored in a page, hashed into the run's digest and served as stored
+(compute.py decides; app/db/runs/ reads and writes).
 
 One computation at a time holds a run's claim, and every write it makes is fenced by it
 (app/db/run_claims.py): a run whose process died is taken over by exactly one later request,
@@ -26,27 +27,24 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import asyncpg
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.db import run_claims
-from app.db.base import new_id, utcnow
 from app.db.engine import SessionMaker
-from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
+from app.db.models import PaymentRun
 from app.db.run_claims import RunClaim, RunIncomplete
-from app.db.upsert import insert_for
+from app.db.runs import run_source
+from app.db.runs import store as run_store
+from app.db.runs.rows import ITEM_FIELDS, Scope
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, NotFound
 from app.schemas.payments import PaymentRunCreate, PaymentRunRead, RunCounts
 from app.services.accounts import audit
 from app.services.eligibility.policies import today
-from app.services.payment_runs import workers as run_workers
-from app.services.payment_runs.compute import ITEM_FIELDS, RunDecider, render_line
-from app.services.payment_runs.portable import reading, write_page
-from app.services.payment_runs.postgresql import Scope, SpanResult, SpanWork, begin_snapshot, plan
+from app.services.payment_runs.compute import RunDecider, render_line
+from app.services.payment_runs.workers import WORKERS, SpanResult, WorkerSpec, decide_in_workers
 from app.settings import RunCompute, Settings
 
 __all__ = [
@@ -60,7 +58,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("certsvc.payment_runs")
-# Smaller runs on PostgreSQL are decided in the API process: starting workers costs ~1 s.
+# Smaller runs are decided in the computing process itself: starting decision processes
+# costs about a second.
 POOL_MIN_ITEMS = 50_000
 
 
@@ -72,20 +71,26 @@ def decision_day(month: Month, now: datetime) -> date:
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How runs are computed: the lease a computation holds, and the benefits per span."""
+    """How runs are computed: the lease a computation holds, the benefits per span, and the
+    decision processes a big run may be spread over (PostgreSQL). The API process never starts
+    one: it computes in a thread when it computes at all, and `certsvc worker` processes
+    (``CERTSVC_RUN_COMPUTE=worker``) may use the machine's cores."""
 
     lease: timedelta = timedelta(seconds=300)
     span_benefits: int = 10_000
     pooled: bool = False  # behind a transaction-mode pooler (settings.db_transaction_pooler)
     in_api: bool = True  # computed by the API process that accepted it, not by run workers
+    processes: int = 1
 
     @classmethod
-    def of(cls, settings: Settings) -> RunOptions:
+    def of(cls, settings: Settings, *, worker: bool = False) -> RunOptions:
+        """The options of the API (``worker`` False) or of a `certsvc worker` process."""
         return cls(
             timedelta(seconds=settings.run_lease_seconds),
             settings.run_span_benefits,
             settings.db_transaction_pooler,
             settings.run_compute is RunCompute.API,
+            WORKERS if worker else 1,
         )
 
 
@@ -100,14 +105,9 @@ async def create_run(
     to compute it when this call created it or took it over (its computation stopped beating:
     its process died). Of concurrent calls for a stalled run, one takes it over; a failed run is
     final, so the next call for its month and agency creates the next generation. When run
-    workers compute runs (not ``options.in_api``) a stalled run is left to them (run_queue.py),
+    workers compute runs (not ``options.in_api``) a stalled run is left to them (queue.py),
     and the claim of a new run is theirs to take."""
-    latest = await session.scalar(
-        select(PaymentRun)
-        .where(PaymentRun.month == body.month, PaymentRun.agency_code == body.agency_code)
-        .order_by(PaymentRun.generation.desc())
-        .limit(1)
-    )
+    latest = await run_store.latest_run(session, body.month, body.agency_code)
     if latest is not None and not body.new and latest.status != "failed":
         if (
             options.in_api
@@ -130,51 +130,27 @@ async def create_run(
         return latest, None
     generation = 1 if latest is None else latest.generation + 1
     month = Month.parse(body.month)
-    run_id = await session.scalar(
-        insert_for(session, PaymentRun)
-        .values(
-            id=new_id(),
-            month=body.month,
-            agency_code=body.agency_code,
-            generation=generation,
-            on=decision_day(month, now),
-            known_at=now,
-            status="pending",
-            requested_by=principal.client_id,
-            created_at=now,
-            # Leases are wall-clock time, whatever the request's business date.
-            heartbeat_at=utcnow(),
-            attempt=1,
-            items=0,
-            payable=0,
-            withheld=0,
-            stopped=0,
-        )
-        .on_conflict_do_nothing()
-        .returning(PaymentRun.id)
+    run, recorded = await run_store.record_run(
+        session,
+        month=body.month,
+        agency_code=body.agency_code,
+        generation=generation,
+        on=decision_day(month, now),
+        known_at=now,
+        requested_by=principal.client_id,
     )
-    if run_id is None:  # another request created this generation first
-        raced = await session.scalar(
-            select(PaymentRun).where(
-                PaymentRun.month == body.month,
-                PaymentRun.agency_code == body.agency_code,
-                PaymentRun.generation == generation,
-            )
-        )
-        assert raced is not None
-        return raced, None
+    if not recorded:  # another request recorded this generation first
+        return run, None
     await audit.record(
         session,
         principal.client_id,
         "payment_run.created",
         "payment_run",
-        run_id,
+        run.id,
         now,
         detail={"month": body.month, "agency_code": body.agency_code, "generation": generation},
     )
-    return await session.get_one(PaymentRun, run_id), RunClaim(
-        run_id, 1, options.lease.total_seconds()
-    )
+    return run, RunClaim(run.id, 1, options.lease.total_seconds())
 
 
 async def compute_run(
@@ -213,16 +189,29 @@ async def _compute(
 ) -> None:
     async with sessions() as session, session.begin():
         run = await run_claims.start(session, claim)
-        scope, on, known_at = run.agency_code, run.on, run.known_at
+        scope, on = Scope(run.agency_code, run.known_at), run.on
     tally = _Tally(sessions, claim)
-    engine: AsyncEngine = sessions.kw["bind"]
-    span = options.span_benefits
-    if engine.dialect.name == "postgresql":
-        await _decide_on_postgres(
-            engine, policies, tally, Scope(scope, known_at), on, span, pooled=options.pooled
-        )
-    else:
-        await _decide_in_process(sessions, policies, tally, Scope(scope, known_at), on, span)
+    source = run_source(sessions.kw["bind"], pooled=options.pooled)
+    async with source.reading(scope, Month.of(on), options.span_benefits) as reading:
+        await tally.planned(reading.planned)
+        fan_out = reading.fan_out
+        if fan_out is not None and options.processes > 1 and reading.planned >= POOL_MIN_ITEMS:
+            spec = WorkerSpec.of(fan_out, claim, policies, on, scope.known_at)
+            await decide_in_workers(spec, fan_out.spans, tally.stored, options.processes)
+        else:
+            decider = RunDecider(
+                claim.run_id, policies, on, scope.known_at, reading.moratoria, reading.prior.stored
+            )
+            async for page in reading.pages():
+                # Off the event loop: the process goes on answering (or beating) meanwhile.
+                decided = await asyncio.to_thread(decider.decide, page.chunk, page.first_seq)
+                if len(decided.records) != page.items:  # one snapshot makes this impossible
+                    raise RuntimeError(f"page {page.page}: {len(decided.records)} of {page.items}")
+                body = b"".join(decided.lines)
+                await reading.store(claim, page, body, decided.records)
+                await tally.stored(
+                    SpanResult(page.page, body, decided.payable, decided.withheld, decided.stopped)
+                )
     async with sessions() as session, session.begin():
         await run_claims.seal(session, claim, tally.digest.hexdigest())
 
@@ -261,83 +250,6 @@ class _Tally:
             await run_claims.fence(session, self.claim, items=self.items, planned=planned)
 
 
-async def _decide_on_postgres(
-    engine: AsyncEngine,
-    policies: PolicyBook,
-    tally: _Tally,
-    scope: Scope,
-    on: date,
-    span_benefits: int,
-    *,
-    pooled: bool = False,
-) -> None:
-    """Export a snapshot, plan the spans, and decide them in worker processes (a big run) or
-    here, in a thread (a small one). Pages are hashed in span order either way."""
-    async with engine.connect() as holding:
-        holder = await _driver_connection(holding)
-        async with holder.transaction(isolation="repeatable_read", readonly=True):
-            snapshot = await begin_snapshot(holder, None)
-            run, spans = await plan(holder, scope, Month.of(on), span_benefits)
-            planned = sum(span.items for span in spans)
-            await tally.planned(planned)
-            decider = RunDecider(
-                tally.run_id, policies, on, scope.known_at, run.moratoria, run.prior.stored
-            )
-            if planned < POOL_MIN_ITEMS or run_workers.WORKERS < 2:
-                async with engine.connect() as writing:
-                    work = SpanWork(
-                        holder, await _driver_connection(writing), tally.claim, run, decider
-                    )
-                    for span in spans:
-                        await tally.stored(await work(span, in_thread=True))
-                return
-            spec = run_workers.WorkerSpec(
-                engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                snapshot,
-                tally.claim,
-                run,
-                policies,
-                on,
-                scope.known_at,
-                pooled,
-            )
-            await run_workers.decide_in_workers(spec, spans, tally.stored)
-
-
-async def _driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
-    """The pooled connection's asyncpg connection, its transactions left to asyncpg."""
-    await connection.execution_options(isolation_level="AUTOCOMMIT")
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert isinstance(raw, asyncpg.Connection)
-    return raw
-
-
-async def _decide_in_process(
-    sessions: SessionMaker,
-    policies: PolicyBook,
-    tally: _Tally,
-    scope: Scope,
-    on: date,
-    span_benefits: int,
-) -> None:
-    """SQLite: chunks read in one read-only transaction, decided in a thread (the API goes on
-    answering), each written in its own transaction."""
-    seq = page = 0
-    engine = sessions.kw["bind"]
-    async with reading(engine, scope.prefix, Month.of(on), scope.known_at, span_benefits) as reader:
-        await tally.planned(reader.planned)
-        decider = RunDecider(
-            tally.run_id, policies, on, scope.known_at, reader.moratoria, reader.prior.stored
-        )
-        async for chunk in reader.chunks():
-            decided = await asyncio.to_thread(decider.decide, chunk, seq + 1)
-            body = b"".join(decided.lines)
-            page += 1
-            await write_page(sessions, tally.claim, page, seq + 1, body, decided.records)
-            seq += len(decided.records)
-            tally.add(body, decided.payable, decided.withheld, decided.stopped)
-
-
 def item_line(row: Mapping[Any, Any]) -> bytes:
     """A stored item's NDJSON line: the bytes its run served and hashed."""
     return render_line(
@@ -370,18 +282,11 @@ async def stream_lines(sessions: SessionMaker, run_id: uuid.UUID) -> AsyncIterat
     after = 0
     while True:
         async with sessions() as session:
-            found = (
-                await session.execute(
-                    select(PaymentRunPage.page, PaymentRunPage.body)
-                    .where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > after)
-                    .order_by(PaymentRunPage.page)
-                    .limit(1)
-                )
-            ).first()
+            found = await run_store.page_after(session, run_id, after)
         if found is None:
             break
-        after = found.page
-        yield found.body
+        after, body = found
+        yield body
     if after == 0:
         async for chunk in stream_items(sessions, run_id, item_line):
             yield chunk
@@ -394,18 +299,7 @@ async def stream_items(
     after = 0
     while True:
         async with sessions() as session:
-            page = (
-                (
-                    await session.execute(
-                        select(PaymentRunItem.__table__)
-                        .where(PaymentRunItem.run_id == run_id, PaymentRunItem.seq > after)
-                        .order_by(PaymentRunItem.seq)
-                        .limit(5000)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            page = await run_store.items_after(session, run_id, after, 5000)
         if not page:
             return
         after = page[-1]["seq"]

@@ -1,7 +1,7 @@
 """Deciding the spans of a big payment run in decision processes (PostgreSQL).
 
 The engine is pure Python, so one process decides on one core. A province's million benefits
-are therefore split into spans (app/services/payment_runs/postgresql.py) that decision
+are therefore split into spans (app/db/runs/postgresql.py) that decision
 processes read, decide and store on their own connections, each reading in a transaction on
 the snapshot the run exported. The process computing the run only hands out the spans, hashes
 the pages the decision processes send back in span order (the digest is over the NDJSON in
@@ -33,16 +33,11 @@ from typing import IO, Any
 import asyncpg
 
 from app.db.run_claims import ClaimLost, RunClaim
+from app.db.runs.postgresql import RunInput, Span, begin_snapshot, read_span, store_span
+from app.db.runs.source import FanOut
 from app.domain.policy import PolicyBook
 from app.logs import configure_logging
 from app.services.payment_runs.compute import RunDecider
-from app.services.payment_runs.postgresql import (
-    RunInput,
-    Span,
-    SpanResult,
-    SpanWork,
-    begin_snapshot,
-)
 
 # Processes per run: the machine's cores, at most two (PostgreSQL needs the rest).
 WORKERS = min(2, os.cpu_count() or 1)
@@ -66,6 +61,63 @@ class WorkerSpec:
     on: date
     known_at: datetime
     pooled: bool = False  # behind a transaction-mode pooler: no asyncpg statement cache
+
+    @classmethod
+    def of(
+        cls, fan_out: FanOut, claim: RunClaim, policies: PolicyBook, on: date, known_at: datetime
+    ) -> WorkerSpec:
+        return cls(
+            fan_out.dsn,
+            fan_out.snapshot,
+            claim,
+            fan_out.run,
+            policies,
+            on,
+            known_at,
+            fan_out.pooled,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpanResult:
+    """A stored span: its page (the lines, for the run's digest) and its counts."""
+
+    page: int
+    body: bytes
+    payable: int
+    withheld: int
+    stopped: int
+
+
+class SpanWork:
+    """Reads, decides and stores spans of one run in a decision process: ``reader`` is in a
+    transaction on the run's snapshot, ``writer`` commits each span's page and items."""
+
+    def __init__(
+        self,
+        reader: asyncpg.Connection,
+        writer: asyncpg.Connection,
+        claim: RunClaim,
+        run: RunInput,
+        decider: RunDecider,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.claim = claim
+        self.run = run
+        self.decider = decider
+
+    async def __call__(self, span: Span) -> SpanResult:
+        chunk = await read_span(self.reader, self.run, span)
+        decided = self.decider.decide(chunk, span.first_seq)
+        if len(decided.records) != span.items:  # the snapshot makes this impossible
+            raise RuntimeError(f"span {span.page} read {len(decided.records)} of {span.items}")
+        body = b"".join(decided.lines)
+        async with self.writer.transaction():
+            await store_span(
+                self.writer, self.claim, span.page, span.first_seq, body, decided.records
+            )
+        return SpanResult(span.page, body, decided.payable, decided.withheld, decided.stopped)
 
 
 class WorkerFailed(RuntimeError):

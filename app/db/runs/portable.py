@@ -1,5 +1,5 @@
 """A payment run through SQLAlchemy Core: SQLite's path (PostgreSQL's is
-app/services/payment_runs/postgresql.py, which reads through asyncpg and decides in worker
+app/db/runs/postgresql.py, which reads through asyncpg and can hand spans to decision
 processes; this one works there too).
 
 Reading: one read-only transaction for the whole run (on SQLite a WAL reader, which takes no
@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.engine import SessionMaker
+from app.db.engine import SessionMaker, create_sessionmaker
 from app.db.filters import in_regions
 from app.db.models import (
     Benefit,
@@ -40,6 +40,17 @@ from app.db.models import (
     VerificationCase,
 )
 from app.db.run_claims import RunClaim, fence
+from app.db.runs import ledger as run_ledger
+from app.db.runs.rows import (
+    ITEM_COLUMNS,
+    BenefitRow,
+    CertificationRow,
+    Chunk,
+    ItemRecord,
+    RecipientRow,
+    Scope,
+)
+from app.db.runs.source import FanOut, RunPage
 from app.domain.events import (
     CaseFact,
     MoratoriumFact,
@@ -49,15 +60,6 @@ from app.domain.events import (
 )
 from app.domain.months import Month
 from app.services.eligibility.facts import moratorium_fact
-from app.services.payment_runs import ledger as run_ledger
-from app.services.payment_runs.compute import (
-    ITEM_COLUMNS,
-    BenefitRow,
-    CertificationRow,
-    Chunk,
-    ItemRecord,
-    RecipientRow,
-)
 from app.services.recipients.registry import changed_registry_rows, registry_fact
 
 # Bound parameters per IN list on SQLite.
@@ -279,21 +281,55 @@ class CoreReader:
         )
 
 
-@asynccontextmanager
-async def reading(
-    engine: AsyncEngine, scope: str, month: Month, known_at: datetime, chunk_benefits: int
-) -> AsyncIterator[CoreReader]:
-    """A reader of the run's input inside one read-only transaction, rolled back at the end."""
-    async with engine.connect() as opened:
-        # On SQLite a deferred BEGIN (app/db/engine.py): a WAL reader that takes no write lock.
-        connection = await opened.execution_options(read_only=True)
-        async with connection.begin() as transaction:
-            reader = CoreReader(connection, scope, month, known_at, chunk_benefits)
-            await reader.start()
-            try:
-                yield reader
-            finally:
-                await transaction.rollback()
+class PortableReading:
+    """A run being read through SQLAlchemy Core in one read-only transaction, its pages
+    stored each in its own transaction."""
+
+    fan_out: FanOut | None = None
+
+    def __init__(self, reader: CoreReader, sessions: SessionMaker) -> None:
+        self._reader = reader
+        self._sessions = sessions
+        self.planned = reader.planned
+        self.moratoria = reader.moratoria
+        self.prior = reader.prior
+
+    async def pages(self) -> AsyncIterator[RunPage]:
+        page, seq = 0, 1
+        async for chunk in self._reader.chunks():
+            page += 1
+            yield RunPage(page, seq, len(chunk.benefits), chunk)
+            seq += len(chunk.benefits)
+
+    async def store(
+        self, claim: RunClaim, page: RunPage, body: bytes, records: list[ItemRecord]
+    ) -> None:
+        await write_page(self._sessions, claim, page.page, page.first_seq, body, records)
+
+
+class PortableRunSource:
+    """Payment runs read and stored through SQLAlchemy Core: SQLite's way, and PostgreSQL's
+    too where asyncpg is not at hand."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = create_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def reading(
+        self, scope: Scope, month: Month, span_benefits: int
+    ) -> AsyncIterator[PortableReading]:
+        """The run's input inside one read-only transaction, rolled back at the end."""
+        async with self.engine.connect() as opened:
+            # On SQLite a deferred BEGIN (app/db/engine.py): a WAL reader, no write lock.
+            connection = await opened.execution_options(read_only=True)
+            async with connection.begin() as transaction:
+                reader = CoreReader(connection, scope.prefix, month, scope.known_at, span_benefits)
+                await reader.start()
+                try:
+                    yield PortableReading(reader, self.sessions)
+                finally:
+                    await transaction.rollback()
 
 
 def _whole_recipients(rows: list[Any], done: bool) -> tuple[list[Any], list[Any]]:

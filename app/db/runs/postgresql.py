@@ -11,15 +11,19 @@ still give the same lines in the same places.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.run_claims import RunClaim, fence_raw
+from app.db.runs import ledger as run_ledger
+from app.db.runs.rows import ITEM_COLUMNS, BenefitRow, CertificationRow, Chunk, ItemRecord, Scope
+from app.db.runs.source import FanOut, RunPage
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import (
     CaseFact,
@@ -30,16 +34,6 @@ from app.domain.events import (
     StopReason,
 )
 from app.domain.months import Month
-from app.domain.regions import prefix_bounds
-from app.services.payment_runs import ledger as run_ledger
-from app.services.payment_runs.compute import (
-    ITEM_COLUMNS,
-    BenefitRow,
-    CertificationRow,
-    Chunk,
-    ItemRecord,
-    RunDecider,
-)
 from app.services.recipients.registry import registry_fact
 
 
@@ -53,18 +47,6 @@ class Span:
     last: str
     first_seq: int
     items: int
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What a run reads: benefits of an agency prefix registered by ``known_at``."""
-
-    prefix: str
-    known_at: datetime
-
-    def bounds(self) -> tuple[str, str, datetime]:
-        low, high = prefix_bounds(self.prefix)
-        return low, high, self.known_at
 
 
 # Spans: each recipient goes to the span its first benefit's number falls in.
@@ -216,7 +198,8 @@ async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -
 async def store_span(
     connection: asyncpg.Connection,
     claim: RunClaim,
-    span: Span,
+    page: int,
+    first_seq: int,
     body: bytes,
     records: list[ItemRecord],
 ) -> None:
@@ -230,58 +213,14 @@ async def store_span(
         "INSERT INTO payment_run_pages (run_id, page, first_seq, items, body)"
         " VALUES ($1, $2, $3, $4, $5)",
         claim.run_id,
-        span.page,
-        span.first_seq,
+        page,
+        first_seq,
         len(records),
         body,
     )
     await connection.copy_records_to_table(
         "payment_run_items", records=records, columns=ITEM_COLUMNS
     )
-
-
-@dataclass(frozen=True, slots=True)
-class SpanResult:
-    """A stored span: its page (the lines, for the run's digest) and its counts."""
-
-    page: int
-    body: bytes
-    payable: int
-    withheld: int
-    stopped: int
-
-
-class SpanWork:
-    """Reads, decides and stores spans of one run: ``reader`` is in a transaction on the run's
-    snapshot, ``writer`` commits each span's page and items on its own."""
-
-    def __init__(
-        self,
-        reader: asyncpg.Connection,
-        writer: asyncpg.Connection,
-        claim: RunClaim,
-        run: RunInput,
-        decider: RunDecider,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.claim = claim
-        self.run = run
-        self.decider = decider
-
-    async def __call__(self, span: Span, *, in_thread: bool = False) -> SpanResult:
-        """One span; ``in_thread`` decides it off the event loop (in the API process)."""
-        chunk = await read_span(self.reader, self.run, span)
-        if in_thread:
-            decided = await asyncio.to_thread(self.decider.decide, chunk, span.first_seq)
-        else:
-            decided = self.decider.decide(chunk, span.first_seq)
-        if len(decided.records) != span.items:  # the snapshot makes this impossible
-            raise RuntimeError(f"span {span.page} read {len(decided.records)} of {span.items}")
-        body = b"".join(decided.lines)
-        async with self.writer.transaction():
-            await store_span(self.writer, self.claim, span, body, decided.records)
-        return SpanResult(span.page, body, decided.payable, decided.withheld, decided.stopped)
 
 
 def _stop(row: Any) -> StopEventFact:
@@ -310,3 +249,75 @@ def _case(row: Any) -> CaseFact:
 
 def _step(row: Any) -> ResumptionStepFact:
     return ResumptionStepFact(kind=ResumptionMode(row[1]), on=row[2], recorded_at=row[3])
+
+
+async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The pooled connection's asyncpg connection, its transactions left to asyncpg."""
+    await connection.execution_options(isolation_level="AUTOCOMMIT")
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    return raw
+
+
+class PostgresReading:
+    """A run being read on PostgreSQL: planned in spans in a transaction on a snapshot it
+    exported, each span read there and stored on a second connection; or handed, snapshot and
+    spans, to decision processes (`fan_out`)."""
+
+    def __init__(
+        self, engine: AsyncEngine, holder: asyncpg.Connection, run: RunInput, spans: list[Span]
+    ) -> None:
+        self._engine = engine
+        self._holder = holder
+        self._run = run
+        self._spans = spans
+        self._writer: asyncpg.Connection | None = None
+        self._writing = AsyncExitStack()
+        self.planned = sum(span.items for span in spans)
+        self.moratoria = run.moratoria
+        self.prior = run.prior
+        self.fan_out: FanOut | None = None
+
+    async def pages(self) -> AsyncIterator[RunPage]:
+        for span in self._spans:
+            chunk = await read_span(self._holder, self._run, span)
+            yield RunPage(span.page, span.first_seq, span.items, chunk)
+
+    async def store(
+        self, claim: RunClaim, page: RunPage, body: bytes, records: list[ItemRecord]
+    ) -> None:
+        if self._writer is None:
+            opened = await self._writing.enter_async_context(self._engine.connect())
+            self._writer = await driver_connection(opened)
+        async with self._writer.transaction():
+            await store_span(self._writer, claim, page.page, page.first_seq, body, records)
+
+    async def close(self) -> None:
+        await self._writing.aclose()
+
+
+class PostgresRunSource:
+    """Payment runs read and stored through asyncpg (docs/performance.md)."""
+
+    def __init__(self, engine: AsyncEngine, *, pooled: bool = False) -> None:
+        self.engine = engine
+        self.pooled = pooled  # behind a transaction-mode pooler: no asyncpg statement cache
+
+    @asynccontextmanager
+    async def reading(
+        self, scope: Scope, month: Month, span_benefits: int
+    ) -> AsyncIterator[PostgresReading]:
+        async with self.engine.connect() as holding:
+            holder = await driver_connection(holding)
+            async with holder.transaction(isolation="repeatable_read", readonly=True):
+                snapshot = await begin_snapshot(holder, None)
+                run, spans = await plan(holder, scope, month, span_benefits)
+                reading = PostgresReading(self.engine, holder, run, spans)
+                dsn = self.engine.url.set(drivername="postgresql")
+                reading.fan_out = FanOut(
+                    dsn.render_as_string(hide_password=False), snapshot, run, spans, self.pooled
+                )
+                try:
+                    yield reading
+                finally:
+                    await reading.close()

@@ -1,0 +1,33 @@
+"""Payment runs computed the way a `certsvc worker` computes them, for tests that need a run
+spread over decision processes (only worker processes start those; the API never does)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from app.db.engine import create_sessionmaker
+from app.domain.policy import load_policies
+from app.services.payment_runs import runs
+from app.services.payment_runs.queue import work_once
+from app.settings import RunCompute
+from tests.conftest import Database
+
+
+def leave_runs_to_workers(
+    database: Database, monkeypatch: pytest.MonkeyPatch, *, span_benefits: int
+) -> None:
+    """The API only records runs; spans of ``span_benefits``, and every run big enough to be
+    spread over decision processes."""
+    monkeypatch.setattr(database.settings, "run_compute", RunCompute.WORKER)
+    monkeypatch.setattr(database.settings, "run_span_benefits", span_benefits)
+    monkeypatch.setattr(runs, "POOL_MIN_ITEMS", 0)
+
+
+async def compute_waiting_runs(database: Database, processes: int = 2) -> int:
+    """Every waiting run computed by one worker with ``processes`` decision processes."""
+    options = dataclasses.replace(
+        runs.RunOptions.of(database.settings, worker=True), processes=processes
+    )
+    return await work_once(create_sessionmaker(database.engine), load_policies(), options)
