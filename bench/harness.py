@@ -167,10 +167,21 @@ def port_is_free(port: int) -> bool:
 class Server:
     """A server subprocess on a loopback port, ready once ``ready_path`` answers 200."""
 
-    def __init__(self, name: str, argv: Sequence[str], port: int, ready_path: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        port: int,
+        ready_path: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.argv, self.port, self.ready_path = name, list(argv), port, ready_path
+        self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = Path(tempfile.gettempdir()) / f"bench-{name}-{port}.log"
+
+    def env(self) -> dict[str, str]:
+        return service_env(**self.extra_env)
 
     @property
     def pid(self) -> int:
@@ -187,7 +198,7 @@ class Server:
         log(f"starting {self.name} on port {self.port}")
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=service_env(), stdout=output, stderr=subprocess.STDOUT
+                self.argv, cwd=ROOT, env=self.env(), stdout=output, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -236,9 +247,31 @@ class Server:
         self.stop()
 
 
-def certsvc_server(port: int, workers: int = 1) -> Server:
+def certsvc_server(port: int, workers: int = 1, env: dict[str, str] | None = None) -> Server:
     argv = [*certsvc_command(), "serve", "--port", str(port), "--workers", str(workers)]
-    return Server("certsvc", argv, port, ready_path="/readyz")
+    return Server("certsvc", argv, port, ready_path="/readyz", env=env)
+
+
+@contextmanager
+def certsvc_worker(**env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A `certsvc worker` process computing payment runs until the block ends (SIGTERM: it
+    finishes the run in flight first)."""
+    output = (Path(tempfile.gettempdir()) / "bench-certsvc-worker.log").open("wb")
+    argv = [*certsvc_command(), "worker", "--poll", "0.2"]
+    log("starting certsvc worker")
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=service_env(**env), stdout=output, stderr=subprocess.STDOUT
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        output.close()
 
 
 def ceiling_server(port: int) -> Server:
