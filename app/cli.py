@@ -336,8 +336,10 @@ def _worker(args: argparse.Namespace) -> int:
     async def work(runtime: Runtime) -> int:
         options = RunOptions.of(runtime.settings, worker=True)
         if args.once:
-            return await work_once(runtime.sessions, runtime.policies, options)
-        await run_worker(runtime.sessions, runtime.policies, options, poll_interval=args.poll)
+            return await work_once(runtime.sessions, runtime.runs, runtime.policies, options)
+        await run_worker(
+            runtime.sessions, runtime.runs, runtime.policies, options, poll_interval=args.poll
+        )
         return 0
 
     computed = run_with(work)

@@ -14,6 +14,7 @@ from app.access import verify_routes
 from app.auth import PrincipalCache
 from app.db.engine import SessionMaker
 from app.db.read_pool import ReadPool
+from app.db.runs.source import RunSource
 from app.deps import get_principal, get_reading_call
 from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
@@ -49,6 +50,7 @@ class State(TypedDict):
     protector: IdProtector
     policies: PolicyBook
     read_pool: ReadPool | None  # PostgreSQL only: hot single-statement reads
+    runs: RunSource  # how payment runs read and store on this database
 
 
 def create_app(
@@ -75,6 +77,7 @@ def create_app(
                 protector=runtime.protector,
                 policies=runtime.policies,
                 read_pool=runtime.read_pool,
+                runs=runtime.runs,
             )
 
     app = FastAPI(

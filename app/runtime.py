@@ -1,10 +1,11 @@
 """The composition root: what the API, the CLI and the workers run on, built in one place.
 
 `Runtime.open` builds, from the settings, the database engine and its sessionmaker, the loaded
-policies, the ID-number key ring and (PostgreSQL, for the API) the read pool, and disposes of
-what it opened when the block ends. The API's lifespan serves requests from one; every CLI
-command runs its unit of work in one (`app/cli.py` `run_with`). Nothing else creates an
-engine for the service's own work.
+policies, the ID-number key ring, the payment runs' data source for the database (the one
+dialect choice, `app.db.runs.run_source`) and (PostgreSQL, for the API) the read pool, and
+disposes of what it opened when the block ends. The API's lifespan serves requests from one;
+every CLI command runs its unit of work in one (`app/cli.py` `run_with`). Nothing else creates
+an engine for the service's own work.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import SessionMaker, create_engine, create_sessionmaker
 from app.db.read_pool import ReadPool, create_read_pool
+from app.db.runs import run_source
+from app.db.runs.source import RunSource
 from app.domain.policy import PolicyBook, load_policies
 from app.protection import IdProtector, load_id_protector
 from app.settings import Settings
@@ -30,6 +33,7 @@ class Runtime:
     protector: IdProtector
     policies: PolicyBook
     read_pool: ReadPool | None  # PostgreSQL, when asked for: hot single-statement reads
+    runs: RunSource  # how payment runs read and store, for this engine's database
 
     @classmethod
     @asynccontextmanager
@@ -55,6 +59,7 @@ class Runtime:
                 protector=protector or load_id_protector(settings),
                 policies=policies or load_policies(),
                 read_pool=pool,
+                runs=run_source(active, pooled=settings.db_transaction_pooler),
             )
         finally:
             if pool is not None:

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from app.db.engine import create_sessionmaker
+from app.db.runs import run_source
 from app.domain.policy import load_policies
 from app.services.payment_runs import runs
 from app.services.payment_runs.queue import work_once
@@ -30,4 +31,5 @@ async def compute_waiting_runs(database: Database, processes: int = 2) -> int:
     options = dataclasses.replace(
         runs.RunOptions.of(database.settings, worker=True), processes=processes
     )
-    return await work_once(create_sessionmaker(database.engine), load_policies(), options)
+    sessions, source = create_sessionmaker(database.engine), run_source(database.engine)
+    return await work_once(sessions, source, load_policies(), options)

@@ -74,8 +74,8 @@ async def post_payment_run(
     if claim is None:
         response.status_code = status.HTTP_200_OK
     elif options.in_api:  # else a `certsvc worker` computes it (payment_runs/queue.py)
-        sessions = request.state.sessionmaker
-        background.add_task(runs.compute_run, sessions, policies, claim, options)
+        sessions, source = request.state.sessionmaker, request.state.runs
+        background.add_task(runs.compute_run, sessions, source, policies, claim, options)
     return runs.to_run_read(run)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
+from app.db.runs import run_source
 from app.domain.policy import load_policies
 from app.services.payment_runs import runs
 from app.services.payment_runs.queue import claim_next, work_once
@@ -50,9 +51,9 @@ async def test_the_api_records_the_run_and_a_worker_computes_it_as_the_api_would
     waiting = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
     assert (waiting["status"], waiting["items"]) == ("pending", 0)  # the API computed nothing
 
-    sessions = create_sessionmaker(database.engine)
-    assert await work_once(sessions, load_policies(), in_workers) == 1
-    assert await work_once(sessions, load_policies(), in_workers) == 0  # nothing waits now
+    sessions, source = create_sessionmaker(database.engine), run_source(database.engine)
+    assert await work_once(sessions, source, load_policies(), in_workers) == 1
+    assert await work_once(sessions, source, load_policies(), in_workers) == 0  # nothing waits now
     done = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
     assert (done["status"], done["attempt"]) == ("completed", 1)
 
@@ -104,15 +105,15 @@ async def test_a_stalled_run_is_left_to_the_workers_and_one_takes_it_over(
     payment = await _population(committing_api)
     created = await payment.post("/v1/payment-runs", json=MONTH)
     run_id = uuid.UUID(created.json()["run_id"])
-    sessions = create_sessionmaker(database.engine)
-    assert await work_once(sessions, load_policies(), in_workers) == 1
+    sessions, source = create_sessionmaker(database.engine), run_source(database.engine)
+    assert await work_once(sessions, source, load_policies(), in_workers) == 1
     before = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
     await _as_if_its_process_died(database, run_id)
 
     again = await payment.post("/v1/payment-runs", json=MONTH)
     assert again.status_code == 200  # the API takes nothing over when workers compute
     assert (again.json()["status"], again.json()["attempt"]) == ("running", 1)
-    assert await work_once(sessions, load_policies(), in_workers) == 1
+    assert await work_once(sessions, source, load_policies(), in_workers) == 1
     after = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
     assert (after["status"], after["attempt"]) == ("completed", 2)
     assert (after["digest"], after["items"]) == (before["digest"], before["items"])

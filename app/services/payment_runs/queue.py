@@ -22,6 +22,7 @@ from app.db.base import utcnow
 from app.db.engine import SessionMaker
 from app.db.run_claims import RunClaim
 from app.db.runs import store as run_store
+from app.db.runs.source import RunSource
 from app.domain.policy import PolicyBook
 from app.services.accounts import audit
 from app.services.payment_runs.runs import RunOptions, compute_run
@@ -62,7 +63,9 @@ async def claim_next(sessions: SessionMaker, options: RunOptions) -> RunClaim | 
     return None
 
 
-async def work_once(sessions: SessionMaker, policies: PolicyBook, options: RunOptions) -> int:
+async def work_once(
+    sessions: SessionMaker, source: RunSource, policies: PolicyBook, options: RunOptions
+) -> int:
     """Compute waiting runs until none waits; how many were computed (completed or failed)."""
     computed = 0
     while (claim := await claim_next(sessions, options)) is not None:
@@ -70,13 +73,14 @@ async def work_once(sessions: SessionMaker, policies: PolicyBook, options: RunOp
             "computing payment run",
             extra={"run_id": str(claim.run_id), "attempt": claim.attempt},
         )
-        await compute_run(sessions, policies, claim, options)
+        await compute_run(sessions, source, policies, claim, options)
         computed += 1
     return computed
 
 
 async def run_worker(
     sessions: SessionMaker,
+    source: RunSource,
     policies: PolicyBook,
     options: RunOptions,
     stop: asyncio.Event | None = None,
@@ -91,7 +95,7 @@ async def run_worker(
         while not stop.is_set():
             pause = poll_interval
             try:
-                await work_once(sessions, policies, options)
+                await work_once(sessions, source, policies, options)
             except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
                 logger.warning("run worker: database unavailable: %s", type(exc).__name__)
                 pause = max(poll_interval, 5.0)

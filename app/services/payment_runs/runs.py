@@ -34,9 +34,9 @@ from app.db import run_claims
 from app.db.engine import SessionMaker
 from app.db.models import PaymentRun
 from app.db.run_claims import RunClaim, RunIncomplete
-from app.db.runs import run_source
 from app.db.runs import store as run_store
 from app.db.runs.rows import ITEM_FIELDS, Scope
+from app.db.runs.source import RunSource
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, NotFound
@@ -154,13 +154,17 @@ async def create_run(
 
 
 async def compute_run(
-    sessions: SessionMaker, policies: PolicyBook, claim: RunClaim, options: RunOptions
+    sessions: SessionMaker,
+    source: RunSource,
+    policies: PolicyBook,
+    claim: RunClaim,
+    options: RunOptions,
 ) -> None:
     """Decide every benefit in scope, storing it span by span, then seal the run: completed
     only once the stored pages prove the whole run (run_claims.seal). Errors mark the attempt
     failed; a computation that lost its claim to a takeover stops without writing."""
     try:
-        await _compute(sessions, policies, claim, options)
+        await _compute(sessions, source, policies, claim, options)
     except run_claims.ClaimLost:
         _log_claim_lost(claim, None)
     except Exception as exc:
@@ -185,13 +189,16 @@ def _log_claim_lost(claim: RunClaim, cause: Exception | None) -> None:
 
 
 async def _compute(
-    sessions: SessionMaker, policies: PolicyBook, claim: RunClaim, options: RunOptions
+    sessions: SessionMaker,
+    source: RunSource,
+    policies: PolicyBook,
+    claim: RunClaim,
+    options: RunOptions,
 ) -> None:
     async with sessions() as session, session.begin():
         run = await run_claims.start(session, claim)
         scope, on = Scope(run.agency_code, run.known_at), run.on
     tally = _Tally(sessions, claim)
-    source = run_source(sessions.kw["bind"], pooled=options.pooled)
     async with source.reading(scope, Month.of(on), options.span_benefits) as reading:
         await tally.planned(reading.planned)
         fan_out = reading.fan_out
