@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth import Principal
+from app.db.facts import IN_CHUNK, load_facts
 from app.db.models import Recipient
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.protection import IdProtector
 from app.schemas.payments import CheckResult, EligibilityCheck, EligibilityCheckResult
 from app.services.eligibility.answers import evaluate_recipient, to_benefit_eligibility
-from app.services.eligibility.facts import IN_CHUNK, load_facts
 from app.services.payment_runs.runs import decision_day
 from app.services.recipients.id_lookup import find_recipient_ids
 

@@ -19,6 +19,7 @@ from typing import Any, cast
 import asyncpg
 import orjson
 
+from app.db.facts import registry_fact
 from app.db.run_claims import RunClaim, fence_raw
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import (
@@ -40,7 +41,6 @@ from app.services.payment_runs.compute import (
     ItemRecord,
     RunDecider,
 )
-from app.services.recipients.registry import registry_fact
 
 
 @dataclass(frozen=True, slots=True)
