@@ -3,7 +3,7 @@
 `Runtime.open` builds, from the settings, the database engine and its sessionmaker, the loaded
 policies, the ID-number key ring and (PostgreSQL, for the API) the read pool, and disposes of
 what it opened when the block ends. The API's lifespan serves requests from one; every CLI
-command runs its unit of work in one (`app/cli.py` `run_with`). Nothing else creates an
+command runs its unit of work in one (`app/cli/runner.py` `run_with`). Nothing else creates an
 engine for the service's own work.
 """
 
