@@ -51,7 +51,7 @@ class PaymentRunItem(Base):
 
     __tablename__ = "payment_run_items"
     # Only the items back-pay reconciliation reads (migration 0017,
-    # app/services/payment_runs/ledger.py).
+    # app/db/runs/ledger.py).
     __table_args__ = (
         Index(
             "ix_payment_run_items_unsettled",
