@@ -4,8 +4,8 @@
 policies, the ID-number key ring, the payment runs' data source for the database (the one
 dialect choice, `app.db.runs.run_source`) and (PostgreSQL, for the API) the read pool, and
 disposes of what it opened when the block ends. The API's lifespan serves requests from one;
-every CLI command runs its unit of work in one (`app/cli.py` `run_with`). Nothing else creates
-an engine for the service's own work.
+every CLI command runs its unit of work in one (`app/cli/runner.py` `run_with`). Nothing else
+creates an engine for the service's own work.
 """
 
 from __future__ import annotations

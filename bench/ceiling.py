@@ -94,8 +94,9 @@ def serve(port: int) -> None:
     import uvicorn
 
     app = CeilingApp(get_settings())
-    # The keyword arguments of app.cli._serve, so that loop and HTTP parser ("auto": uvloop and
-    # httptools when installed) and the per-request work of uvicorn itself are the same.
+    # The keyword arguments of app.cli.server._serve, so that loop and HTTP parser ("auto":
+    # uvloop and httptools when installed) and the per-request work of uvicorn itself are the
+    # same.
     uvicorn.run(
         app,
         host=harness.LOOPBACK,

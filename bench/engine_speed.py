@@ -12,7 +12,7 @@ like a county, decided as known at the run's instant, with
 -  5 % whose emergency contacts or funeral-subsidy flag changed (docs/policy.md §3.1), the
    rest of their facts as in the first two groups.
 
-Then checks that `evaluate_eligibility` (with its shortcut) and `_evaluate_full` (every month
+Then checks that `evaluate_eligibility` (with its shortcut) and `evaluate_full` (every month
 walked, the baseline) agree on every call, times both on the same calls in turns (CPU time of
 this process, best of ``--repeat``, so other work on the machine disturbs it less) and prints
 both rates and the ratio, overall and per group, and how many calls the shortcut answered.
@@ -28,15 +28,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
-from app.domain import eligibility as engine
 from app.domain.eligibility import (
     BenefitFacts,
     CertificationFact,
     Eligibility,
     RecipientFacts,
-    _evaluate_full,
     evaluate_eligibility,
+    evaluate_full,
 )
+from app.domain.eligibility.setup import prepare
+from app.domain.eligibility.shortcut import shortcut as shortcut_answer
+from app.domain.eligibility.validity import counted_by_month, cycle_ends
 from app.domain.enums import BenefitType, Channel, Residence, ResumptionMode
 from app.domain.events import (
     NO_EVENTS,
@@ -241,12 +243,12 @@ def _registry(
 
 
 def answered_by_shortcut(c: Call) -> bool:
-    setup, certs, findings, history = engine._prepare(
+    setup, certs, findings, history = prepare(
         c.benefit, c.recipient, c.certifications, c.policy, c.on, c.known_at, c.events
     )
-    counted = engine._counted(certs, setup, c.on, c.known_at, findings)
-    ends = engine._ends(setup, counted, history, c.known_at)
-    return engine._fast(setup, c.benefit, counted, ends, findings, c.on) is not None
+    counted = counted_by_month(certs, setup, c.on, c.known_at, findings)
+    ends = cycle_ends(setup, counted, history, c.known_at)
+    return shortcut_answer(setup, c.benefit, counted, ends, findings, c.on) is not None
 
 
 def seconds(evaluate: Engine, calls: Sequence[Call]) -> float:
@@ -263,7 +265,7 @@ def rates(calls: Sequence[Call], repeat: int) -> tuple[float, float]:
     passes each, taken in turns so that a busy machine slows both alike."""
     full = fast = float("inf")
     for _ in range(repeat):
-        full = min(full, seconds(_evaluate_full, calls))
+        full = min(full, seconds(evaluate_full, calls))
         fast = min(fast, seconds(evaluate_eligibility, calls))
     return len(calls) / full, len(calls) / fast
 
@@ -280,7 +282,7 @@ def main() -> None:
         fast = evaluate_eligibility(
             c.benefit, c.recipient, c.certifications, c.policy, c.on, c.known_at, events=c.events
         )
-        full = _evaluate_full(
+        full = evaluate_full(
             c.benefit, c.recipient, c.certifications, c.policy, c.on, c.known_at, events=c.events
         )
         if fast != full:

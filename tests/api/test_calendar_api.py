@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar_cli import read_schedule
+from app.cli.calendar import read_schedule
 from app.db.models import CalendarDay, CalendarSchedule
 from app.domain.calendar_sources import from_chinese_calendar
 from app.domain.enums import Role

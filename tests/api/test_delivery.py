@@ -616,7 +616,11 @@ async def test_deliveries_outside_the_clients_current_regions_are_cancelled(
 
 
 async def test_the_worker_process_delivers_what_was_emitted_while_it_was_down(
-    committing_api: Api, database: Database, sessions: SessionMaker, receiver: Receiver
+    committing_api: Api,
+    database: Database,
+    sessions: SessionMaker,
+    protector: IdProtector,
+    receiver: Receiver,
 ) -> None:
     county, person = await _person(committing_api)
     await _hook(county, f"{receiver.base_url}/a", SECRET_A)
@@ -627,6 +631,8 @@ async def test_the_worker_process_delivers_what_was_emitted_while_it_was_down(
     stop = asyncio.Event()
     worker = asyncio.create_task(
         run_worker(
+            sessions,
+            protector,
             database.settings.model_copy(
                 update={"webhook_refused_networks": [], "webhook_refuse_own_addresses": False}
             ),

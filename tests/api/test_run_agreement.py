@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import selectinload
 
 from app.db.engine import create_sessionmaker
+from app.db.facts import benefit_facts, load_facts, recipient_facts
 from app.db.models import PaymentRun, PaymentRunPage, Recipient
 from app.db.run_claims import RunClaim
 from app.db.runs import postgresql as run_pg
@@ -34,7 +35,6 @@ from app.db.runs.rows import Scope
 from app.domain.eligibility import evaluate_eligibility
 from app.domain.enums import Role
 from app.domain.policy import load_policies
-from app.services.eligibility.facts import benefit_facts, load_facts, recipient_facts
 from app.services.eligibility.policies import policy_for
 from app.services.payment_runs import workers as run_workers
 from tests.conftest import Api, Database

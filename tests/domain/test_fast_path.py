@@ -1,7 +1,7 @@
 """The shortcut in `evaluate_eligibility` answers exactly as the full walk of the months.
 
-`evaluate_eligibility` first tries `_fast` (no month walk) and falls back to `_full`;
-`_evaluate_full` always walks. Every test here compares the two (dataclass ==, or the same
+`evaluate_eligibility` first tries `shortcut` (no month walk) and falls back to `walk`;
+`evaluate_full` always walks. Every test here compares the two (dataclass ==, or the same
 ValueError) on generated and on hand-picked histories, and the hand-picked ones also pin which
 of them the shortcut answers itself, so that it cannot quietly stop covering the common cases.
 """
@@ -15,15 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain import eligibility as engine
 from app.domain.eligibility import (
     BenefitFacts,
     CertificationFact,
     Eligibility,
     RecipientFacts,
-    _evaluate_full,
     evaluate_eligibility,
+    evaluate_full,
 )
+from app.domain.eligibility.setup import prepare
+from app.domain.eligibility.shortcut import shortcut as shortcut_answer
+from app.domain.eligibility.validity import counted_by_month, cycle_ends
 from app.domain.enums import BenefitType, Channel, EligibilityStatus, Residence, ResumptionMode
 from app.domain.events import (
     NO_EVENTS,
@@ -74,7 +76,7 @@ class Question:
 def answers(q: Question) -> tuple[Eligibility | str, Eligibility | str]:
     """(with the shortcut, full walk); a ValueError stands as "ValueError"."""
     both: list[Eligibility | str] = []
-    for evaluate in (evaluate_eligibility, _evaluate_full):
+    for evaluate in (evaluate_eligibility, evaluate_full):
         try:
             both.append(
                 evaluate(
@@ -93,13 +95,13 @@ def answers(q: Question) -> tuple[Eligibility | str, Eligibility | str]:
 
 
 def shortcut(q: Question) -> Eligibility | None:
-    """What `_fast` alone answers (None: it leaves the question to the full walk)."""
-    setup, certs, findings, history = engine._prepare(
+    """What `shortcut` alone answers (None: it leaves the question to the full walk)."""
+    setup, certs, findings, history = prepare(
         q.benefit, q.recipient, q.certifications, q.policy, q.on, q.known_at, q.events
     )
-    counted = engine._counted(certs, setup, q.on, q.known_at, findings)
-    ends = engine._ends(setup, counted, history, q.known_at)
-    return engine._fast(setup, q.benefit, counted, ends, findings, q.on)
+    counted = counted_by_month(certs, setup, q.on, q.known_at, findings)
+    ends = cycle_ends(setup, counted, history, q.known_at)
+    return shortcut_answer(setup, q.benefit, counted, ends, findings, q.on)
 
 
 def assert_same(q: Question) -> Eligibility | str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.calendar_cli import read_schedule
+from app.cli.calendar import read_schedule
 from app.domain.calendar_sources import chinese_calendar_years, from_chinese_calendar
 from app.domain.working_days import (
     Deadline,

@@ -26,6 +26,7 @@ from sqlalchemy import exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import SessionMaker, create_sessionmaker
+from app.db.facts import changed_registry_rows, moratorium_fact, registry_fact
 from app.db.filters import in_regions
 from app.db.models import (
     Benefit,
@@ -59,8 +60,6 @@ from app.domain.events import (
     StopEventFact,
 )
 from app.domain.months import Month
-from app.services.eligibility.facts import moratorium_fact
-from app.services.recipients.registry import changed_registry_rows, registry_fact
 
 # Bound parameters per IN list on SQLite.
 _IN_CHUNK = 5000

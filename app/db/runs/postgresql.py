@@ -20,6 +20,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.facts import registry_fact
 from app.db.run_claims import RunClaim, fence_raw
 from app.db.runs import ledger as run_ledger
 from app.db.runs.rows import ITEM_COLUMNS, BenefitRow, CertificationRow, Chunk, ItemRecord, Scope
@@ -34,7 +35,6 @@ from app.domain.events import (
     StopReason,
 )
 from app.domain.months import Month
-from app.services.recipients.registry import registry_fact
 
 
 @dataclass(frozen=True, slots=True)

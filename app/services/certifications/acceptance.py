@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from app.auth import Principal
+from app.db.facts import BenefitRow, Facts, RecipientRow
 from app.domain.enums import CertificationResult, Channel, ManualMode, Residence, Role
 from app.domain.events import CaseOutcome, StopReason
 from app.domain.evidence import passive_evidence_problem
@@ -27,7 +28,6 @@ from app.schemas.channels import (
     DataMatchDetails,
     FaceDetails,
 )
-from app.services.eligibility.facts import BenefitRow, Facts, RecipientRow
 from app.services.eligibility.policies import SERVICE_TIMEZONE
 
 CHANNELS_BY_ROLE: dict[Role, frozenset[Channel]] = {

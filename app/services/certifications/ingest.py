@@ -39,6 +39,7 @@ from sqlalchemy.orm import selectinload
 
 from app.db import native
 from app.db.base import new_ids
+from app.db.facts import BenefitRow, RecipientRow
 from app.db.models import Recipient
 from app.domain.eligibility import Eligibility
 from app.domain.enums import Channel
@@ -70,7 +71,6 @@ from app.services.certifications.store import (
     render_json,
     utc,
 )
-from app.services.eligibility.facts import BenefitRow, RecipientRow
 from app.services.eligibility.policies import today
 from app.services.notices.outbox import Event, EventType
 from app.services.recipients.id_lookup import find_recipient_ids

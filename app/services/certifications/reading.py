@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.facts import FactBook, load_facts
 from app.db.keyset import Keyset
 from app.db.models import Certification, Recipient
 from app.domain.enums import Role
@@ -19,7 +20,6 @@ from app.services.accounts import audit
 from app.services.certifications.request import Ingest
 from app.services.certifications.store import Stored, to_read
 from app.services.eligibility.answers import evaluate_recipient
-from app.services.eligibility.facts import FactBook, load_facts
 from app.services.eligibility.policies import today
 from app.services.recipients.registration import get_recipient
 

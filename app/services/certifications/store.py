@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import native
 from app.db.base import new_ids
+from app.db.facts import BenefitRecord, RecipientRecord
 from app.db.models import Benefit, Certification, Recipient
 from app.db.upsert import insert_for
 from app.domain.eligibility import CertificationFact
 from app.domain.enums import BenefitType, CertificationResult, Channel, Residence
 from app.schemas.certifications import BenefitValidity, CertificationRead, Revocation
 from app.services.accounts import audit
-from app.services.eligibility.facts import BenefitRecord, RecipientRecord
 from app.services.notices import outbox
 
 # --- recipients ---------------------------------------------------------------------------

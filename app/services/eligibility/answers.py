@@ -13,6 +13,15 @@ from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.facts import (
+    BenefitRow,
+    FactBook,
+    benefit_facts,
+    load_facts,
+    load_recipient_facts,
+    load_recipient_facts_pooled,
+    recipient_facts,
+)
 from app.db.models import (
     Benefit,
     Recipient,
@@ -31,15 +40,6 @@ from app.schemas.eligibility import (
     LastCertification,
     RecipientEligibility,
     Resumption,
-)
-from app.services.eligibility.facts import (
-    BenefitRow,
-    FactBook,
-    benefit_facts,
-    load_facts,
-    load_recipient_facts,
-    load_recipient_facts_pooled,
-    recipient_facts,
 )
 from app.services.eligibility.policies import SERVICE_TIMEZONE, policy_for
 from app.services.recipients.registration import get_recipient, require_read_access

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.auth import Principal
-from app.db.models import Recipient
+from app.db.eligibility import recipients_with_benefits
+from app.db.facts import load_facts
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.protection import IdProtector
 from app.schemas.payments import CheckResult, EligibilityCheck, EligibilityCheckResult
 from app.services.eligibility.answers import evaluate_recipient, to_benefit_eligibility
-from app.services.eligibility.facts import IN_CHUNK, load_facts
 from app.services.payment_runs.runs import decision_day
 from app.services.recipients.id_lookup import find_recipient_ids
 
@@ -40,14 +37,7 @@ async def check_eligibility(
         for key in body.recipients
     ]
     ids = list({rid for rid in wanted if rid is not None})
-    recipients: dict[uuid.UUID, Recipient] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        found = await session.scalars(
-            select(Recipient)
-            .where(Recipient.id.in_(ids[start : start + IN_CHUNK]))
-            .options(selectinload(Recipient.benefits))
-        )
-        recipients.update((recipient.id, recipient) for recipient in found)
+    recipients = await recipients_with_benefits(session, ids)
     book = await load_facts(session, list(recipients))
     results = []
     for index, rid in enumerate(wanted):

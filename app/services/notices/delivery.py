@@ -32,10 +32,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
-from app.db.engine import create_engine, create_sessionmaker
 from app.db.models import ApiClient, OutboxEvent, Webhook, WebhookDelivery
 from app.domain.regions import within
-from app.protection import IdProtector, load_id_protector
+from app.protection import IdProtector
 from app.services.notices.egress import DEFAULT_POLICY as DEFAULT_EGRESS
 from app.services.notices.egress import EgressPolicy, EgressRefused
 from app.settings import Settings
@@ -334,6 +333,8 @@ async def _record(
 
 
 async def run_worker(
+    sessions: async_sessionmaker[AsyncSession],
+    protector: IdProtector,
     settings: Settings,
     stop: asyncio.Event | None = None,
     *,
@@ -342,11 +343,9 @@ async def run_worker(
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> None:
     """`certsvc deliver`: deliver until ``stop`` is set (by default, until SIGTERM or SIGINT,
-    after the pass in flight). Safe to run as several replicas against one PostgreSQL."""
+    after the pass in flight). Safe to run as several replicas against one PostgreSQL. The
+    caller's runtime (`app.runtime.Runtime`) owns ``sessions``' engine."""
     stop, restore = (stop, None) if stop is not None else stop_on_signals()
-    engine = create_engine(settings)
-    sessions = create_sessionmaker(engine)
-    protector = load_id_protector(settings)
     egress = EgressPolicy.from_settings(settings)
     timeout = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
     logger.info("webhook delivery worker started")
@@ -369,5 +368,4 @@ async def run_worker(
     finally:
         if restore is not None:
             restore()
-        await engine.dispose()
         logger.info("webhook delivery worker stopped")

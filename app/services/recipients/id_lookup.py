@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.facts import IN_CHUNK
 from app.db.models import Recipient
 from app.protection import IdProtector
-from app.services.eligibility.facts import IN_CHUNK
 
 
 async def find_recipient_id(

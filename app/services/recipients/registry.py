@@ -1,20 +1,18 @@
 """The history of the registry fields that decide a cycle (docs/policy.md §3): written in the
-transaction that changes them, read with the other facts (`app.services.eligibility.facts`)."""
+transaction that changes them, read with the other facts (`app.db.facts`)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import new_id
 from app.db.locks import lock_recipient
 from app.db.models import Recipient, RegistryHistory
-from app.domain.events import RegistryFact
 
 
 async def record_registry(session: AsyncSession, recipient: Recipient, now: datetime) -> None:
@@ -68,26 +66,6 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
         await session.flush()
 
 
-def changed_registry_rows(
-    recipient_ids: Sequence[uuid.UUID],
-) -> Select[uuid.UUID, uuid.UUID | None, int | None, bool | None, datetime, datetime]:
-    """The registry history of those of ``recipient_ids`` with any change (a recipient whose
-    values never changed is decided by its current ones: nothing to read)."""
-    changed = (
-        select(RegistryHistory.recipient_id)
-        .where(RegistryHistory.recipient_id.in_(recipient_ids), RegistryHistory.is_change)
-        .distinct()
-    )
-    return select(
-        RegistryHistory.recipient_id,
-        RegistryHistory.benefit_id,
-        RegistryHistory.emergency_contacts,
-        RegistryHistory.funeral_subsidy_area,
-        RegistryHistory.valid_from,
-        RegistryHistory.recorded_at,
-    ).where(RegistryHistory.recipient_id.in_(changed))
-
-
 _TICK = timedelta(microseconds=1)
 
 
@@ -109,21 +87,3 @@ def _row(
         recorded_at=now,
         is_change=is_change,
     )
-
-
-def registry_fact(
-    benefit_id: uuid.UUID | str | None,
-    contacts: int | None,
-    funeral: bool | None,
-    valid_from: datetime,
-    recorded_at: datetime,
-) -> RegistryFact:
-    """A stored value as the engine reads it."""
-    if benefit_id is None:
-        return RegistryFact(None, contacts, valid_from, recorded_at)
-    return RegistryFact(str(benefit_id), funeral, valid_from, recorded_at)
-
-
-def registry_facts(rows: Iterable[Any]) -> list[RegistryFact]:
-    """Rows of (benefit_id, emergency_contacts, funeral_subsidy_area, valid_from, recorded_at)."""
-    return [registry_fact(*row) for row in rows]

@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 from app.access import FULL_PHONE_LISTING_ROLES
 from app.auth import Principal
 from app.db.engine import SessionMaker
+from app.db.facts import load_facts
 from app.db.filters import in_regions
 from app.db.models import Benefit, Recipient
 from app.domain.eligibility import Eligibility
@@ -40,7 +41,6 @@ from app.schemas.reporting import (
     ReminderItem,
 )
 from app.services.eligibility.answers import evaluate_recipient
-from app.services.eligibility.facts import load_facts
 from app.services.recipients.personal_data import RECIPIENT_PHONE, unseal
 
 # Recipients per engine chunk (and NDJSON write): a fraction of a second of engine work, and

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db import locks
 from app.db.base import new_id
+from app.db.facts import load_facts
 from app.db.filters import in_regions
 from app.db.models import (
     Benefit,
@@ -39,7 +40,6 @@ from app.schemas.stops import (
 )
 from app.services.accounts import audit
 from app.services.eligibility.answers import evaluate_recipient, recipient_eligibility
-from app.services.eligibility.facts import load_facts
 from app.services.eligibility.policies import SERVICE_TIMEZONE, policy_for, today
 from app.services.recipients.registration import get_recipient, lookup_recipient
 from app.services.suspension import decisions

@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from app.db.base import utcnow
 from app.db.engine import SessionMaker
+from app.db.facts import load_facts
 from app.db.filters import in_regions
 from app.db.models import Benefit, BenefitState, Recipient
 from app.db.upsert import insert_for
@@ -27,7 +28,6 @@ from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
 from app.domain.progress import due_within_lead, standing_of
 from app.services.eligibility.answers import evaluate_recipient
-from app.services.eligibility.facts import load_facts
 from app.services.notices.outbox import EventType, emit
 from app.services.suspension.cases import open_case
 

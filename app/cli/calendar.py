@@ -28,13 +28,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.cli.runner import run_with
 from app.domain.working_days import Schedule, ScheduleError
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
 
-def add_calendar_commands(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add ``calendar load|status|recompute`` to the ``certsvc`` parser's subcommands."""
     calendar = commands.add_parser(
         "calendar", help="the official holiday calendar working-day deadlines count on"
@@ -98,7 +99,6 @@ def _days(entries: object, name: str) -> Iterable[date]:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from app.cli import run_with
     from app.services.suspension.calendar import load_schedule
     from app.services.suspension.deadlines import recount_deadlines
 
@@ -128,7 +128,6 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _status(_args: argparse.Namespace) -> int:
-    from app.cli import run_with
     from app.services.eligibility.policies import today
     from app.services.suspension.calendar import LOOKAHEAD_DAYS, coverage, year_statuses
     from app.services.suspension.deadlines import provisional_count
@@ -156,7 +155,6 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _recompute(_args: argparse.Namespace) -> int:
-    from app.cli import run_with
     from app.services.suspension.deadlines import recount_deadlines
 
     async def run(runtime: Runtime) -> int:
