@@ -1,8 +1,9 @@
 """Certification ingest: the order of its steps, exactly-once, and validity at once.
 
-The rules an item is judged by are in app/services/certifications/acceptance.py; what a request
-reads, and the engine's answers from it, in app/services/certifications/request.py. This module
-runs a request through them and stores what passes.
+The rules an item is judged by are in app/domain/acceptance.py (applied, with what they read, by
+app/services/certifications/acceptance.py); what a request reads, and the engine's answers
+from it, in app/services/certifications/request.py. This module runs a request through them
+and stores what passes.
 
 One certification (`record_certification`) and a batch (`record_batch`) take the same path,
 set-based, so that a batch of a thousand costs a fixed number of statements rather than a
@@ -40,6 +41,7 @@ from sqlalchemy.orm import selectinload
 from app.db import native
 from app.db.base import new_ids
 from app.db.models import Recipient
+from app.domain.acceptance import after_recorded_death
 from app.domain.eligibility import Eligibility
 from app.domain.enums import Channel
 from app.errors import AppError, Conflict, NotFound, validation_problem
@@ -52,12 +54,14 @@ from app.schemas.channels import details_columns
 from app.services.accounts import audit
 from app.services.certifications.acceptance import (
     accepting_policies,
+    claim_of,
     judgement,
     proven_at,
     recorded_death,
     require_channel,
     require_documents,
     require_reach,
+    require_window,
 )
 from app.services.certifications.home_visits import StoredVisit, complete_from_certifications
 from app.services.certifications.request import Ingest, RequestFacts
@@ -268,18 +272,19 @@ def _judge_all(items: Sequence[_Item], known: RequestFacts) -> None:
 def _judge(item: _Item, known: RequestFacts, certification_id: uuid.UUID) -> NewCertification:
     ingest, body = known.ingest, item.body
     person = _resolve(body, known)
-    known.window.check(body.occurred_at)
+    claim = claim_of(body)
+    require_window(known.window, body.occurred_at)
     policies = accepting_policies(person, body.channel, today(body.occurred_at), known.policy)
-    occurred_at, moved = proven_at(body, today(known.recorded_at), policies)
-    occurred_on = today(occurred_at)
+    proof = proven_at(claim, today(known.recorded_at), policies)
+    occurred_at = proof.at
     known.inputs(person)  # answering today must be possible too
-    counted, result, warnings = judgement(body, person, policies)
-    warnings.extend(moved)
+    judged = judgement(claim, person, policies)
+    counted, result = judged.counted, judged.result
+    warnings = [*judged.warnings, *proof.warnings]
     if known.incarcerated(person):
-        require_documents(body)
-    death = recorded_death(known.facts(person))
-    if death is not None and occurred_on > death:
-        # A registered death overrides evidence of life: keep it for the fraud case only.
+        require_documents(claim)
+    if after_recorded_death(today(occurred_at), recorded_death(known.facts(person))):
+        # Kept for the fraud case only.
         counted = False
         warnings.append("after_recorded_death")
         item.after_death = True
