@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 
+from app.db import accounts
 from app.db.base import new_id, utcnow
+from app.db.certifications import records
 from app.db.engine import SessionMaker
-from app.db.models import ApiClient, Certification
-from app.db.upsert import insert_for
 from app.domain.acceptance import evidence_instant
-from app.domain.enums import Role
 from app.domain.imports import imported_counts, imported_row_problem, reason_kind
 from app.protection import IdProtector
 from app.schemas.certifications import AnyCertificationCreate, CertificationCreate
@@ -97,14 +95,7 @@ async def import_certifications(
                         continue
                     values.append(_row_values(body, row, recipient_id, client_id, now))
                 if values:
-                    # executemany: SQLAlchemy batches the rows into multi-row INSERTs sized to
-                    # the driver's parameter limit, and RETURNING yields only inserted rows.
-                    table = Certification.__table__
-                    inserted = await session.execute(
-                        insert_for(session, table).on_conflict_do_nothing().returning(table.c.id),
-                        values,
-                    )
-                    loaded = len(inserted.all())
+                    loaded = await records.insert_imported(session, values)
                     summary.loaded += loaded
                     summary.already_present += len(values) - loaded
             if progress is not None:
@@ -209,17 +200,4 @@ def _reject(
 async def _import_client(sessionmaker: SessionMaker, name: str) -> uuid.UUID:
     """Imported records are attributed to a system client that can never authenticate."""
     async with sessionmaker() as session, session.begin():
-        client_id = await session.scalar(select(ApiClient.id).where(ApiClient.name == name))
-        if client_id is not None:
-            return client_id
-        client = ApiClient(
-            name=name,
-            role=Role.ADMIN,
-            regions=[],
-            key_digest=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
-            key_prefix="system",
-            revoked_at=utcnow(),
-        )
-        session.add(client)
-        await session.flush()
-        return client.id
+        return await accounts.system_client_id(session, name, revoked_at=utcnow())

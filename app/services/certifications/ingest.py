@@ -34,13 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from app.db import native
+from app.db import native, recipients
 from app.db.base import new_ids
-from app.db.models import Recipient
 from app.domain.acceptance import after_recorded_death
 from app.domain.eligibility import Eligibility
 from app.domain.enums import Channel
@@ -443,10 +440,8 @@ async def _record_consequences(db: native.Db, ingest: Ingest, created: Sequence[
     for item in created:
         if item.after_death:
             assert item.answer is not None
-            recipient = await db.session.scalar(
-                select(Recipient)
-                .where(Recipient.id == item.answer.recipient_id)
-                .options(selectinload(Recipient.benefits))
+            recipient = await recipients.recipient_with_benefits(
+                db.session, item.answer.recipient_id
             )
             assert recipient is not None
             await open_case(

@@ -4,17 +4,22 @@ transaction that changes them, read with the other facts (`app.services.eligibil
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import recipients
 from app.db.base import new_id
 from app.db.locks import lock_recipient
 from app.db.models import Recipient, RegistryHistory
+from app.db.recipients import changed_registry_rows
 from app.domain.events import RegistryFact
+
+# The history of the recipients with any change, read with the other facts; its query is in
+# app/db/recipients.py, named here for the callers that import it from this module.
+__all__ = ["changed_registry_rows", "record_registry", "registry_fact", "registry_facts"]
 
 
 async def record_registry(session: AsyncSession, recipient: Recipient, now: datetime) -> None:
@@ -31,15 +36,7 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
     await lock_recipient(session, recipient.id)
     latest: dict[uuid.UUID | None, Any] = {}
     at = now
-    for row in await session.execute(
-        select(
-            RegistryHistory.benefit_id,
-            RegistryHistory.emergency_contacts,
-            RegistryHistory.funeral_subsidy_area,
-            RegistryHistory.valid_from,
-            RegistryHistory.recorded_at,
-        ).where(RegistryHistory.recipient_id == recipient.id)
-    ):
+    for row in await recipients.registry_history(session, recipient.id):
         at = max(at, row.recorded_at + _TICK)
         held = latest.get(row.benefit_id)
         if held is None or (row.recorded_at, row.valid_from) > (held.recorded_at, held.valid_from):
@@ -66,26 +63,6 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
     if rows:
         session.add_all(rows)
         await session.flush()
-
-
-def changed_registry_rows(
-    recipient_ids: Sequence[uuid.UUID],
-) -> Select[uuid.UUID, uuid.UUID | None, int | None, bool | None, datetime, datetime]:
-    """The registry history of those of ``recipient_ids`` with any change (a recipient whose
-    values never changed is decided by its current ones: nothing to read)."""
-    changed = (
-        select(RegistryHistory.recipient_id)
-        .where(RegistryHistory.recipient_id.in_(recipient_ids), RegistryHistory.is_change)
-        .distinct()
-    )
-    return select(
-        RegistryHistory.recipient_id,
-        RegistryHistory.benefit_id,
-        RegistryHistory.emergency_contacts,
-        RegistryHistory.funeral_subsidy_area,
-        RegistryHistory.valid_from,
-        RegistryHistory.recorded_at,
-    ).where(RegistryHistory.recipient_id.in_(changed))
 
 
 _TICK = timedelta(microseconds=1)
