@@ -4,7 +4,8 @@ A request is open, then assigned to a visitor; it ends completed, when a passed 
 certification of the same recipient names it (details.request_id), or failed, when the visit
 could not certify (POST …/outcome). Certification ingest (single or batch) completes the
 request in the certifying transaction through `complete_from_certifications`; legacy imports
-predate any request made in this service, so they name none.
+predate any request made in this service, so they name none. Who is on the outreach list is
+decided in app/domain/outreach.py; the queries are in app/db/certifications/home_visits.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from app.db.base import new_id
 from app.db.certifications import home_visits as visits
 from app.db.certifications import records
 from app.db.models import HomeVisitRequest
-from app.domain.enums import BenefitType, CertificationResult, Channel, Role
+from app.domain.enums import CertificationResult, Channel, Role
+from app.domain.outreach import FAILED_LOOKBACK_DAYS, outreach_reasons
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, Forbidden, NotFound
 from app.protection import IdProtector
@@ -43,17 +45,6 @@ from app.services.suspension import decisions
 from app.services.suspension.cases import open_case
 
 ACTIVE = ("open", "assigned")
-# Benefits paid because of a disability: the person may not manage an app or a trip.
-DISABILITY_TYPES = frozenset(
-    {
-        BenefitType.WORK_INJURY_DISABILITY,
-        BenefitType.WORK_INJURY_NURSING,
-        BenefitType.ILLNESS_DISABILITY_ALLOWANCE,
-    }
-)
-OUTREACH_MIN_AGE = 80
-# A failed self-service attempt within the last year: they tried and the app did not work.
-FAILED_LOOKBACK_DAYS = 365
 
 
 async def create_request(
@@ -361,15 +352,11 @@ def outreach(
 
 def _why(entry: reporting.Judged, on: date, failed: set[uuid.UUID]) -> list[OutreachWhy]:
     recipient = entry.recipient
-    born = recipient.birth_date
-    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-    why: list[OutreachWhy] = []
-    if age >= OUTREACH_MIN_AGE:
-        why.append("aged_80_or_over")
-    if any(benefit.benefit_type in DISABILITY_TYPES for benefit in recipient.benefits):
-        why.append("disability_benefit")
-    if recipient.id in failed:
-        why.append("failed_self_service")
-    if recipient.phone_ciphertext is None:  # no need to open it to know there is none
-        why.append("no_phone")
-    return why
+    return outreach_reasons(
+        recipient.birth_date,
+        on,
+        (benefit.benefit_type for benefit in recipient.benefits),
+        failed_self_service=recipient.id in failed,
+        # No need to open the phone to know there is none.
+        has_phone=recipient.phone_ciphertext is not None,
+    )
