@@ -66,7 +66,7 @@ OPERATIONS: Mapping[str, frozenset[Role] | None] = {
     "get_eligibility_v1_recipients__recipient_id__eligibility_get": ELIGIBILITY_READ,
     "post_check_v1_eligibility_check_post": PAYMENT_WORK,
     # Certifications: each certifying role posts its own channels
-    # (app/services/certifications/acceptance.py) and reads back a record it may post; a mobile
+    # (app/domain/acceptance.py CHANNELS_BY_ROLE) and reads back a record it may post; a mobile
     # backend only its own records. A recipient's history is a look-up (county).
     "post_certification_v1_certifications_post": CERTIFYING,
     "post_certification_batch_v1_certifications_batch_post": CERTIFYING,

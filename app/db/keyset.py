@@ -2,7 +2,7 @@
 an opaque cursor that names the last row served (API.md: ``?limit=N&cursor=C`` answered with
 ``next_cursor``). A listing declares its `Keyset`; the query gets the cursor's condition, the
 order and ``limit + 1`` from `Keyset.query`, and `Keyset.cut` returns the page and the next
-cursor (None on the last page)."""
+cursor (None on the last page). A batch job walking a table by primary key uses `after_id`."""
 
 from __future__ import annotations
 
@@ -80,3 +80,14 @@ class Keyset:
             return page, None
         last = entity(page[-1])
         return page, encode_cursor(getattr(last, self.instant.key), getattr(last, self.ident.key))
+
+
+def after_id(
+    query: Query, ident: InstrumentedAttribute[uuid.UUID], after: uuid.UUID | None, limit: int
+) -> Query:
+    """``query`` in ``ident`` order from after the row ``after`` (from the first without one),
+    at most ``limit`` rows: the walk of a batch job in primary-key order, resumable from the
+    last id it reported (``certsvc rekey``), no cursor involved."""
+    if after is not None:
+        query = query.where(ident > after)
+    return query.order_by(ident).limit(limit)

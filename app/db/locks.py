@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Recipient, ResumptionStep, StopReport, VerificationCase
@@ -78,3 +78,25 @@ async def newest_step(
         .order_by(ResumptionStep.recorded_at.desc(), ResumptionStep.id.desc())
         .limit(1)
     )
+
+
+async def advisory_xact_lock(session: AsyncSession, *key: int) -> None:
+    """Wait for, then hold until the transaction ends, PostgreSQL's advisory lock named by
+    ``key``: one signed 64-bit integer, or two 32-bit ones (PostgreSQL's second key space, e.g.
+    a purpose and a year). Whoever takes several must take them in one order everywhere. A
+    no-op on SQLite, where every writing transaction begins IMMEDIATE (app.db.engine), so
+    writers are serialised already."""
+    if len(key) not in (1, 2):
+        raise ValueError("an advisory lock is named by one or two integers")
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = [f"k{index}" for index in range(len(key))]
+    await session.execute(
+        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + name for name in names)})"),
+        dict(zip(names, key, strict=True)),
+    )
+
+
+def digest_lock_key(digest: bytes) -> int:
+    """The advisory lock key of a digest: its first 8 bytes, as a signed 64-bit integer."""
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.keyset import Keyset
+from app.db.keyset import Keyset, after_id
 from app.db.models import AuditEntry
 from app.errors import Unprocessable
 
@@ -53,3 +53,34 @@ def test_a_cursor_the_service_did_not_issue_is_refused() -> None:
     with pytest.raises(Unprocessable) as refused:
         order.query(select(AuditEntry), 5, "bm90LWEtY3Vyc29y")
     assert refused.value.code == "invalid_cursor"
+
+
+async def test_a_primary_key_walk_visits_every_row_once_in_id_order(session: AsyncSession) -> None:
+    """`after_id`, the batch jobs' walk (``certsvc rekey``): from the start, then from the
+    last id served, each row once, in id order, until a batch comes back empty."""
+    ids = sorted(uuid.uuid4() for _ in range(11))
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    await session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "id": entry_id,
+                "at": at,
+                "action": "test.walk",
+                "resource_type": "test",
+                "resource_id": "walk",
+                "detail": {},
+            }
+            for entry_id in ids
+        ],
+    )
+    query = select(AuditEntry.id).where(AuditEntry.action == "test.walk")
+    served: list[uuid.UUID] = []
+    after: uuid.UUID | None = None
+    for _ in range(10):
+        batch = list(await session.scalars(after_id(query, AuditEntry.id, after, 4)))
+        if not batch:
+            break
+        served.extend(batch)
+        after = batch[-1]
+    assert served == ids

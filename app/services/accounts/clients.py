@@ -7,10 +7,10 @@ import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import accounts
 from app.db.base import utcnow
 from app.db.models import ApiClient
 from app.domain.enums import Role
@@ -90,11 +90,11 @@ async def create_client(
 
 
 async def list_clients(session: AsyncSession) -> Sequence[ApiClient]:
-    return (await session.scalars(select(ApiClient).order_by(ApiClient.name))).all()
+    return await accounts.clients_by_name(session)
 
 
 async def revoke_client(session: AsyncSession, name: str) -> ApiClient:
-    client = await session.scalar(select(ApiClient).where(ApiClient.name == name))
+    client = await accounts.client_named(session, name)
     if client is None:
         raise NotFound(f"no client named {name!r}")
     if client.revoked_at is None:
@@ -126,7 +126,7 @@ async def authenticate(session: AsyncSession, key: str) -> ApiClient | None:
     key's client is returned: the caller refuses it with its own code (``has_expired``)."""
     if not key.startswith(KEY_PREFIX):
         return None
-    client = await session.scalar(select(ApiClient).where(ApiClient.key_digest == key_digest(key)))
+    client = await accounts.client_holding(session, key_digest(key))
     if client is None or client.revoked_at is not None:
         return None
     return client

@@ -4,7 +4,8 @@ A request is open, then assigned to a visitor; it ends completed, when a passed 
 certification of the same recipient names it (details.request_id), or failed, when the visit
 could not certify (POST …/outcome). Certification ingest (single or batch) completes the
 request in the certifying transaction through `complete_from_certifications`; legacy imports
-predate any request made in this service, so they name none.
+predate any request made in this service, so they name none. Who is on the outreach list is
+decided in app/domain/outreach.py; the queries are in app/db/certifications/home_visits.py.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.db import locks, native
 from app.db.base import new_id
-from app.db.filters import in_regions
-from app.db.keyset import Keyset
-from app.db.models import Certification, HomeVisitRequest, VerificationCase
-from app.domain.enums import BenefitType, CertificationResult, Channel, Role
+from app.db.certifications import home_visits as visits
+from app.db.certifications import records
+from app.db.models import HomeVisitRequest
+from app.domain.enums import CertificationResult, Channel, Role
+from app.domain.outreach import FAILED_LOOKBACK_DAYS, outreach_reasons
 from app.domain.policy import PolicyBook
 from app.errors import Conflict, Forbidden, NotFound
 from app.protection import IdProtector
@@ -44,20 +45,6 @@ from app.services.suspension import decisions
 from app.services.suspension.cases import open_case
 
 ACTIVE = ("open", "assigned")
-# Benefits paid because of a disability: the person may not manage an app or a trip.
-DISABILITY_TYPES = frozenset(
-    {
-        BenefitType.WORK_INJURY_DISABILITY,
-        BenefitType.WORK_INJURY_NURSING,
-        BenefitType.ILLNESS_DISABILITY_ALLOWANCE,
-    }
-)
-OUTREACH_MIN_AGE = 80
-# A failed self-service attempt within the last year: they tried and the app did not work.
-FAILED_LOOKBACK_DAYS = 365
-
-
-_OLDEST_FIRST = Keyset(HomeVisitRequest.created_at, HomeVisitRequest.id)
 
 
 async def create_request(
@@ -75,13 +62,7 @@ async def create_request(
         raise Forbidden("the recipient is outside this client's regions", code="forbidden_region")
     # The check and the insert under the person's lock: two racing applications, one request.
     await locks.lock_recipient(session, recipient.id)
-    active = list(
-        await session.scalars(
-            select(HomeVisitRequest).where(
-                HomeVisitRequest.recipient_id == recipient.id, HomeVisitRequest.status.in_(ACTIVE)
-            )
-        )
-    )
+    active = await visits.requests_in(session, recipient.id, ACTIVE)
     if active:
         raise Conflict(
             "the recipient already has an open home-visit request", code="home_visit_request_open"
@@ -121,23 +102,15 @@ async def list_requests(
         principal.require_prefix(agency_code)
     # Admin without a filter sees everything; a county its regions (nothing without any).
     prefixes = [agency_code] if agency_code else list(principal.regions)
-    scope = [] if principal.role is Role.ADMIN and not agency_code else [_within(prefixes)]
-    query = select(HomeVisitRequest).where(*scope)
-    if status is not None:
-        query = query.where(HomeVisitRequest.status == status)
-    rows = list(await session.scalars(_OLDEST_FIRST.query(query, limit, cursor)))
-    page, next_cursor = _OLDEST_FIRST.cut(rows, limit)
+    scope = None if principal.role is Role.ADMIN and not agency_code else prefixes
+    page, next_cursor = await visits.requests_page(session, scope, status, limit, cursor)
     return Page(items=await to_reads(session, protector, page), next_cursor=next_cursor)
-
-
-def _within(prefixes: list[str]) -> ColumnElement[bool]:
-    return in_regions(HomeVisitRequest.agency_code, prefixes) if prefixes else false()
 
 
 async def get_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID
 ) -> HomeVisitRequest:
-    row = await session.get(HomeVisitRequest, request_id, populate_existing=True)
+    row = await visits.request(session, request_id)
     if row is None:
         raise NotFound("no such home-visit request")
     principal.require_region([row.agency_code])
@@ -209,15 +182,7 @@ async def _transition(
     now: datetime,
     values: Mapping[str, str | None],
 ) -> None:
-    # A conditional UPDATE: of two racing transitions, only one finds the status it expects.
-    changed = await session.scalar(
-        update(HomeVisitRequest)
-        .where(HomeVisitRequest.id == row.id, HomeVisitRequest.status.in_(allowed))
-        .values(status=status, updated_at=now, **values)
-        .returning(HomeVisitRequest.id)
-        .execution_options(synchronize_session=False)
-    )
-    if changed is None:
+    if not await visits.transition(session, row.id, allowed, status, now, values):
         await session.refresh(row)
         raise Conflict(f"the request is {row.status}", code="home_visit_request_closed")
     await session.refresh(row)
@@ -258,7 +223,7 @@ class StoredVisit:
 
 async def complete_from_certification(session: AsyncSession, certification_id: uuid.UUID) -> None:
     """`complete_from_certifications` for one stored certification, read back by its id."""
-    row = await session.get(Certification, certification_id)
+    row = await records.certification(session, certification_id)
     if row is not None and row.revoked_at is None:
         visit = StoredVisit(
             row.id,
@@ -289,20 +254,13 @@ async def complete_from_certifications(
         if request_id is None or request_id in seen:
             continue
         seen.add(request_id)
-        completed = await session.scalar(
-            update(HomeVisitRequest)
-            .where(
-                HomeVisitRequest.id == request_id,
-                HomeVisitRequest.recipient_id == certification.recipient_id,
-                HomeVisitRequest.status.in_(ACTIVE),
-            )
-            .values(
-                status="completed",
-                certification_id=certification.certification_id,
-                updated_at=certification.recorded_at,
-            )
-            .returning(HomeVisitRequest.id)
-            .execution_options(synchronize_session=False)
+        completed = await visits.complete(
+            session,
+            request_id,
+            certification.recipient_id,
+            ACTIVE,
+            certification.certification_id,
+            certification.recorded_at,
         )
         if completed is not None:
             entries.append(
@@ -332,14 +290,7 @@ async def to_reads(
 ) -> list[HomeVisitRequestRead]:
     """The answers, contact phones opened here (county and admin, who read requests)."""
     keys = [f"home_visit_deceased:{row.id}" for row in rows if row.outcome == "deceased"]
-    cases: dict[str | None, uuid.UUID] = {}
-    if keys:
-        found = await session.execute(
-            select(VerificationCase.dedupe_key, VerificationCase.id).where(
-                VerificationCase.dedupe_key.in_(keys)
-            )
-        )
-        cases.update((key, case_id) for key, case_id in found)
+    cases = await visits.case_ids(session, keys)
     # Validated, not constructed: the columns are plain strings the schema narrows.
     return [
         HomeVisitRequestRead.model_validate(
@@ -381,7 +332,13 @@ def outreach(
         session: AsyncSession, judged: list[reporting.Judged]
     ) -> list[tuple[reporting.Judged, OutreachItem]]:
         due = [entry for entry in judged if entry.wants_reminder]
-        failed = await _failed_self_service(session, {entry.recipient.id for entry in due}, on)
+        failed = await visits.failed_self_service(
+            session,
+            {entry.recipient.id for entry in due},
+            on,
+            FAILED_LOOKBACK_DAYS,
+            SERVICE_TIMEZONE,
+        )
         picked = []
         for entry in due:
             why = _why(entry, on, failed)
@@ -395,41 +352,11 @@ def outreach(
 
 def _why(entry: reporting.Judged, on: date, failed: set[uuid.UUID]) -> list[OutreachWhy]:
     recipient = entry.recipient
-    born = recipient.birth_date
-    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-    why: list[OutreachWhy] = []
-    if age >= OUTREACH_MIN_AGE:
-        why.append("aged_80_or_over")
-    if any(benefit.benefit_type in DISABILITY_TYPES for benefit in recipient.benefits):
-        why.append("disability_benefit")
-    if recipient.id in failed:
-        why.append("failed_self_service")
-    if recipient.phone_ciphertext is None:  # no need to open it to know there is none
-        why.append("no_phone")
-    return why
-
-
-async def _failed_self_service(
-    session: AsyncSession, recipient_ids: set[uuid.UUID], on: date
-) -> set[uuid.UUID]:
-    if not recipient_ids:
-        return set()
-    end = datetime.combine(on + timedelta(days=1), time(), SERVICE_TIMEZONE)
-    rows = await session.scalars(
-        select(Certification.recipient_id)
-        .distinct()
-        .where(
-            Certification.recipient_id.in_(list(recipient_ids)),
-            Certification.result == CertificationResult.FAILED,
-            or_(
-                Certification.channel.in_([Channel.FACE, Channel.CONSULAR_APP]),
-                and_(
-                    Certification.channel == Channel.GRASSROOTS_TERMINAL,
-                    Certification.mode == "self_service_terminal",
-                ),
-            ),
-            Certification.occurred_at >= end - timedelta(days=FAILED_LOOKBACK_DAYS),
-            Certification.occurred_at < end,
-        )
+    return outreach_reasons(
+        recipient.birth_date,
+        on,
+        (benefit.benefit_type for benefit in recipient.benefits),
+        failed_self_service=recipient.id in failed,
+        # No need to open the phone to know there is none.
+        has_phone=recipient.phone_ciphertext is not None,
     )
-    return set(rows)

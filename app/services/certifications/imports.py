@@ -23,18 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 
+from app.db import accounts
 from app.db.base import new_id, utcnow
+from app.db.certifications import records
 from app.db.engine import SessionMaker
-from app.db.models import ApiClient, Certification
-from app.db.upsert import insert_for
-from app.domain.enums import CertificationResult, Role
+from app.domain.acceptance import evidence_instant
+from app.domain.imports import imported_counts, imported_row_problem, reason_kind
 from app.protection import IdProtector
 from app.schemas.certifications import AnyCertificationCreate, CertificationCreate
 from app.schemas.channels import DataMatchDetails, details_columns
-from app.services.certifications.acceptance import evidence_instant
-from app.services.eligibility.policies import today
+from app.services.eligibility.policies import SERVICE_TIMEZONE
 from app.services.recipients.id_lookup import find_recipient_ids
 
 COLUMNS = ("id_number", "channel", "result", "occurred_at", "source_ref", "details")
@@ -96,14 +95,7 @@ async def import_certifications(
                         continue
                     values.append(_row_values(body, row, recipient_id, client_id, now))
                 if values:
-                    # executemany: SQLAlchemy batches the rows into multi-row INSERTs sized to
-                    # the driver's parameter limit, and RETURNING yields only inserted rows.
-                    table = Certification.__table__
-                    inserted = await session.execute(
-                        insert_for(session, table).on_conflict_do_nothing().returning(table.c.id),
-                        values,
-                    )
-                    loaded = len(inserted.all())
+                    loaded = await records.insert_imported(session, values)
                     summary.loaded += loaded
                     summary.already_present += len(values) - loaded
             if progress is not None:
@@ -149,15 +141,15 @@ def _parse(row: dict[str, str], now: datetime) -> AnyCertificationCreate:
         where = ".".join(str(part) for part in first["loc"])
         code = "invalid_id_number" if first["type"] == "invalid_id_number" else "invalid"
         raise _Rejected(f"{code}: {where}: {first['msg']}") from None
-    if body.occurred_at > now:
-        raise _Rejected("occurred_in_future")
-    if isinstance(body.details, DataMatchDetails):
-        # Counted from the evidence's own date, as at the API (legacy history has no age limit).
-        if body.details.evidence_date > today(body.occurred_at):
-            raise _Rejected("evidence_after_match")
-        body = body.model_copy(
-            update={"occurred_at": evidence_instant(body.details, body.occurred_at)}
-        )
+    details = body.details
+    evidence_date = details.evidence_date if isinstance(details, DataMatchDetails) else None
+    problem = imported_row_problem(body.occurred_at, now, evidence_date, SERVICE_TIMEZONE)
+    if problem is not None:
+        raise _Rejected(problem)
+    if evidence_date is not None:
+        # Counted from the evidence's own date, as at the API.
+        occurred_at = evidence_instant(evidence_date, body.occurred_at, SERVICE_TIMEZONE)
+        body = body.model_copy(update={"occurred_at": occurred_at})
     return body
 
 
@@ -177,7 +169,7 @@ def _row_values(
         "recipient_id": recipient_id,
         "channel": body.channel,
         "result": body.result,
-        "counted": body.result is CertificationResult.PASSED,
+        "counted": imported_counts(body.result),
         "occurred_at": body.occurred_at,
         "recorded_at": now,
         "client_id": client_id,
@@ -199,7 +191,7 @@ def _reject(
     summary: ImportSummary, writer: Any, row: dict[str, str], line: int, reason: str
 ) -> None:
     summary.rejected += 1
-    kind = reason.split(":", 1)[0]
+    kind = reason_kind(reason)
     summary.reasons[kind] = summary.reasons.get(kind, 0) + 1
     # The rejects file holds what the source file held; it is as sensitive as the source.
     writer.writerow([*(row.get(c, "") for c in COLUMNS), line, reason])
@@ -208,17 +200,4 @@ def _reject(
 async def _import_client(sessionmaker: SessionMaker, name: str) -> uuid.UUID:
     """Imported records are attributed to a system client that can never authenticate."""
     async with sessionmaker() as session, session.begin():
-        client_id = await session.scalar(select(ApiClient.id).where(ApiClient.name == name))
-        if client_id is not None:
-            return client_id
-        client = ApiClient(
-            name=name,
-            role=Role.ADMIN,
-            regions=[],
-            key_digest=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
-            key_prefix="system",
-            revoked_at=utcnow(),
-        )
-        session.add(client)
-        await session.flush()
-        return client.id
+        return await accounts.system_client_id(session, name, revoked_at=utcnow())

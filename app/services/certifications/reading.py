@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db.certifications import records
 from app.db.facts import FactBook, load_facts
-from app.db.keyset import Keyset
 from app.db.models import Certification, Recipient
 from app.domain.enums import Role
 from app.errors import Conflict, NotFound
@@ -22,8 +21,6 @@ from app.services.certifications.store import Stored, to_read
 from app.services.eligibility.answers import evaluate_recipient
 from app.services.eligibility.policies import today
 from app.services.recipients.registration import get_recipient
-
-_NEWEST_FIRST = Keyset(Certification.occurred_at, Certification.id, newest_first=True)
 
 
 async def get_certification(
@@ -43,9 +40,7 @@ async def list_certifications(
 ) -> Page[CertificationRead]:
     """Newest first, keyset-paginated on (occurred_at, id)."""
     recipient = await get_recipient(session, ingest.principal, recipient_id)
-    query = select(Certification).where(Certification.recipient_id == recipient.id)
-    rows = list(await session.scalars(_NEWEST_FIRST.query(query, limit, cursor)))
-    page, next_cursor = _NEWEST_FIRST.cut(rows, limit)
+    page, next_cursor = await records.recipient_page(session, recipient.id, limit, cursor)
     benefits = _validity(recipient, await load_facts(session, [recipient.id]), ingest)
     return Page(items=[_to_read(row, benefits) for row in page], next_cursor=next_cursor)
 
@@ -59,16 +54,10 @@ async def revoke_certification(
     certification = await _load_readable(session, principal, certification_id)
     recipient = await get_recipient(session, principal, certification.recipient_id)
     principal.require_any_region(benefit.agency_code for benefit in recipient.benefits)
-    # A conditional UPDATE, not read-then-write: of two racing revocations exactly one
-    # finds the row unrevoked.
-    revoked = await session.scalar(
-        update(Certification)
-        .where(Certification.id == certification.id, Certification.revoked_at.is_(None))
-        .values(revoked_at=ingest.now, revoked_by=principal.client_id, revoke_reason=reason)
-        .returning(Certification.id)
-        .execution_options(synchronize_session=False)
+    revoked = await records.revoke(
+        session, certification.id, ingest.now, principal.client_id, reason
     )
-    if revoked is None:
+    if not revoked:
         raise Conflict("the certification is already revoked", code="already_revoked")
     await audit.record(
         session,
@@ -90,7 +79,7 @@ async def revoke_certification(
 async def _load_readable(
     session: AsyncSession, principal: Principal, certification_id: uuid.UUID
 ) -> Certification:
-    certification = await session.get(Certification, certification_id)
+    certification = await records.certification(session, certification_id)
     if certification is None:
         raise NotFound("no such certification")
     if principal.role is Role.MOBILE and certification.client_id != principal.client_id:

@@ -29,13 +29,13 @@ from app.db.facts import (
     recipient_facts,
 )
 from app.db.read_pool import ReadPool
+from app.domain.acceptance import TimeWindow
 from app.domain.eligibility import BenefitFacts, Eligibility, RecipientFacts, evaluate_eligibility
 from app.domain.enums import BenefitType
 from app.domain.events import LifeEvents
 from app.domain.policy import Policy, PolicyBook
 from app.errors import AppError
 from app.protection import IdProtector
-from app.services.certifications.acceptance import TimeWindow
 from app.services.certifications.store import Stored, load_people, utc
 from app.services.eligibility.policies import policy_for, today
 

@@ -1,74 +1,50 @@
-"""The rows certification ingest reads and writes, for one certification or a thousand alike:
-the recipients named (with their benefits), the certifications inserted exactly once, and the
-stored ones a replay answers with.
-
-Each is one statement whatever the number of rows. On PostgreSQL it runs on the session's own
-asyncpg connection with arrays (`unnest`), inside the request's transaction (app/db/native.py);
-on SQLite it takes the SQLAlchemy path.
+"""What certification ingest stores and answers with, for one certification or a thousand
+alike: the recipients named (with their benefits), the certifications inserted exactly once,
+the stored ones a replay answers with (the statements, one per step whatever the number of
+rows, are in app/db/certifications/ingest.py), and the answer's document.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import native
-from app.db.base import new_ids
+from app.db.certifications.ingest import (
+    EventFields,
+    NewCertification,
+    ingest_rows,
+    uuid_text,
+)
+from app.db.certifications.records import Stored
 from app.db.facts import BenefitRecord, RecipientRecord
-from app.db.models import Benefit, Certification, Recipient
-from app.db.upsert import insert_for
-from app.domain.eligibility import CertificationFact
-from app.domain.enums import BenefitType, CertificationResult, Channel, Residence
+from app.domain.enums import BenefitType, Residence
 from app.schemas.certifications import BenefitValidity, CertificationRead, Revocation
-from app.services.accounts import audit
 from app.services.notices import outbox
 
-# --- recipients ---------------------------------------------------------------------------
-
-# Benefits in the ORM relationship's order (registration), so that answers list them alike.
-_PEOPLE = """
-SELECT r.id, r.residence, r.emergency_contacts, b.id, b.benefit_type, b.agency_code,
-       b.start_date, b.approved, b.external_ref, b.funeral_subsidy_area, b.created_at
-FROM recipients r LEFT JOIN benefits b ON b.recipient_id = r.id
-WHERE r.id = ANY($1::uuid[])
-ORDER BY r.id, b.created_at
-"""
+__all__ = [
+    "NewCertification",
+    "Stored",
+    "find_by_keys",
+    "insert_certifications",
+    "load_people",
+    "read_document",
+    "render_json",
+    "to_read",
+    "utc",
+]
 
 
 async def load_people(db: native.Db, ids: Collection[uuid.UUID]) -> list[RecipientRecord]:
     """The recipients with these ids and their benefits, in one statement."""
     if not ids:
         return []
-    if db.statements is not None:
-        rows = await db.statements.fetch(_PEOPLE, list(ids))
-    else:
-        rows = (
-            await db.session.execute(
-                select(
-                    Recipient.id,
-                    Recipient.residence,
-                    Recipient.emergency_contacts,
-                    Benefit.id,
-                    Benefit.benefit_type,
-                    Benefit.agency_code,
-                    Benefit.start_date,
-                    Benefit.approved,
-                    Benefit.external_ref,
-                    Benefit.funeral_subsidy_area,
-                    Benefit.created_at,
-                )
-                .outerjoin(Benefit, Benefit.recipient_id == Recipient.id)
-                .where(Recipient.id.in_(list(ids)))
-                .order_by(Recipient.id, Benefit.created_at)
-            )
-        ).all()
+    rows = await ingest_rows(db).people(ids)
     people: dict[uuid.UUID, tuple[Sequence[Any], list[BenefitRecord]]] = {}
     for row in rows:
         _, benefits = people.setdefault(row[0], (row, []))
@@ -96,63 +72,39 @@ async def load_people(db: native.Db, ids: Collection[uuid.UUID]) -> list[Recipie
     ]
 
 
-# --- certifications -------------------------------------------------------------------------
+class _Outbox:
+    """The outbox service, as the insert hands it the events of what it inserted."""
+
+    async def emit(
+        self, session: AsyncSession, events: Sequence[EventFields], now: datetime
+    ) -> None:
+        # The events are those ingest built (`outbox.Event`), handed back as they came.
+        await outbox.emit_many(session, cast(Sequence[outbox.Event], events), now)
+
+    async def fan_out(self, db: native.Db, rows: Sequence[Sequence[Any]], now: datetime) -> None:
+        await outbox.fan_out(db, rows, now)
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A certification row as the answers need it (inserted just now or found stored)."""
+async def insert_certifications(
+    db: native.Db, rows: Sequence[NewCertification], recorded_at: datetime
+) -> set[uuid.UUID]:
+    """Insert what no stored row of the same client has the source_ref or Idempotency-Key
+    of, with the audit entries and outbox events of what was inserted; the ids inserted."""
+    if not rows:
+        return set()
+    return await ingest_rows(db).insert(rows, recorded_at, _Outbox())
 
-    id: uuid.UUID
-    recipient_id: uuid.UUID
-    channel: Channel
-    result: CertificationResult
-    counted: bool
-    occurred_at: datetime
-    recorded_at: datetime
-    client_id: uuid.UUID
-    source_ref: str | None
-    idempotency_key: str | None
-    request_digest: str
-    details: dict[str, Any]
-    warnings: list[str]
-    imported: bool = False
-    revoked_at: datetime | None = None
-    revoked_by: uuid.UUID | None = None
-    revoke_reason: str | None = None
 
-    @classmethod
-    def of(cls, row: Certification) -> Stored:
-        return cls(
-            id=row.id,
-            recipient_id=row.recipient_id,
-            channel=row.channel,
-            result=row.result,
-            counted=row.counted,
-            occurred_at=row.occurred_at,
-            recorded_at=row.recorded_at,
-            client_id=row.client_id,
-            source_ref=row.source_ref,
-            idempotency_key=row.idempotency_key,
-            request_digest=row.request_digest,
-            details=dict(row.details),
-            warnings=list(row.warnings),
-            imported=row.imported,
-            revoked_at=row.revoked_at,
-            revoked_by=row.revoked_by,
-            revoke_reason=row.revoke_reason,
-        )
-
-    def fact(self) -> CertificationFact:
-        """What the engine reads of it (`load_facts` reads the same columns)."""
-        return CertificationFact(
-            certification_id=str(self.id),
-            channel=self.channel,
-            occurred_at=self.occurred_at,
-            recorded_at=self.recorded_at,
-            counted=self.counted,
-            revoked_at=self.revoked_at,
-        )
+async def find_by_keys(
+    db: native.Db,
+    client_id: uuid.UUID,
+    source_refs: Collection[str],
+    idempotency_keys: Collection[str],
+) -> list[Stored]:
+    """The client's stored certifications with one of these source_refs or keys."""
+    if not source_refs and not idempotency_keys:
+        return []
+    return await ingest_rows(db).by_keys(client_id, source_refs, idempotency_keys)
 
 
 def to_read(stored: Stored, benefits: list[BenefitValidity]) -> CertificationRead:
@@ -212,220 +164,7 @@ def read_document(stored: Stored, benefits: list[dict[str, Any]]) -> dict[str, A
 def render_json(document: object) -> bytes:
     """JSON as the response models render it: UTC instants with "Z" (every instant here is
     UTC, as the database gives it back), UUIDs, dates and enums as text."""
-    return orjson.dumps(document, default=_uuid_text, option=orjson.OPT_UTC_Z)
-
-
-@dataclass(frozen=True, slots=True)
-class NewCertification:
-    """A row to insert (the stored values plus the columns copied out of the details), and
-    what storing it records: its audit entry and its outbox events."""
-
-    stored: Stored
-    mode: str | None
-    columns: dict[str, str | float | None]
-    audit: audit.Entry
-    events: tuple[outbox.Event, ...]
-
-
-# Every row in one statement, with the audit entries and outbox events of those inserted. ON
-# CONFLICT DO NOTHING on the primary key and both exactly-once keys, so of racing twins one
-# inserts and the others see it (RETURNING leaves their rows out, and with them their entries
-# and events). The new events come back next to every live webhook, for `outbox.fan_out`.
-# Rows travel as one JSON document per table: asyncpg encodes arrays element by element,
-# which for a thousand rows cost more than everything else the statement does.
-_INSERT = """
-WITH new AS (
-  INSERT INTO certifications (id, recipient_id, channel, result, counted, occurred_at,
-    recorded_at, client_id, source_ref, idempotency_key, request_digest, details, warnings,
-    imported, mode, app, device_id, similarity, liveness, office, operator, service_point,
-    terminal_id, source_department, batch_id, home_visit_request_id)
-  SELECT id, recipient_id, channel, result, counted, occurred_at, recorded_at, client_id,
-    source_ref, idempotency_key, request_digest, details, warnings, imported, mode, app,
-    device_id, similarity, liveness, office, operator, service_point, terminal_id,
-    source_department, batch_id, home_visit_request_id
-  FROM json_populate_recordset(NULL::certifications, $1::json)
-  ON CONFLICT DO NOTHING
-  RETURNING id
-), audited AS (
-  INSERT INTO audit_log (id, at, client_id, action, resource_type, resource_id, recipient_id,
-                         detail)
-  SELECT a.id, a.at, a.client_id, a.action, a.resource_type, a.resource_id, a.recipient_id,
-         a.detail
-  FROM json_to_recordset($2::json)
-    AS a(certification_id uuid, id uuid, at timestamptz, client_id uuid, action text,
-         resource_type text, resource_id text, recipient_id uuid, detail json)
-  JOIN new ON new.id = a.certification_id
-), announced AS (
-  INSERT INTO outbox_events (id, event_type, recipient_id, benefit_id, agency_code, payload,
-                             dedupe_key, created_at)
-  SELECT e.id, e.event_type, e.recipient_id, e.benefit_id, e.agency_code, e.payload,
-         e.dedupe_key, e.created_at
-  FROM json_to_recordset($3::json)
-    AS e(certification_id uuid, id uuid, event_type text, recipient_id uuid, benefit_id uuid,
-         agency_code text, payload json, dedupe_key text, created_at timestamptz)
-  JOIN new ON new.id = e.certification_id
-  ON CONFLICT DO NOTHING
-  RETURNING id, event_type, agency_code
-)
-SELECT new.id, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::text, NULL::text
-FROM new
-UNION ALL
-SELECT NULL, announced.id, announced.event_type, announced.agency_code, w.id, w.events::text,
-       w.regions::text
-FROM announced LEFT JOIN webhooks w ON w.deleted_at IS NULL
-"""
-
-
-def _values(row: NewCertification) -> dict[str, Any]:
-    """The row's column values, by name."""
-    s = row.stored
-    return {
-        "id": s.id,
-        "recipient_id": s.recipient_id,
-        "channel": s.channel,
-        "result": s.result,
-        "counted": s.counted,
-        "occurred_at": s.occurred_at,
-        "recorded_at": s.recorded_at,
-        "client_id": s.client_id,
-        "source_ref": s.source_ref,
-        "idempotency_key": s.idempotency_key,
-        "request_digest": s.request_digest,
-        "details": s.details,
-        "warnings": s.warnings,
-        "imported": False,
-        "mode": row.mode,
-        **row.columns,
-    }
-
-
-def _json(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows, default=_uuid_text).decode()
-
-
-def _uuid_text(value: object) -> str:
-    # asyncpg's UUIDs subclass uuid.UUID, which orjson renders only when exact.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-async def insert_certifications(
-    db: native.Db, rows: Sequence[NewCertification], recorded_at: datetime
-) -> set[uuid.UUID]:
-    """Insert what no stored row of the same client has the source_ref or Idempotency-Key
-    of, with the audit entries and outbox events of what was inserted; the ids inserted."""
-    if not rows:
-        return set()
-    if db.statements is None:
-        inserted = await _insert_certifications_orm(db.session, rows)
-        new = [row for row in rows if row.stored.id in inserted]
-        await audit.record_many(db, [row.audit for row in new])
-        announced = [event for row in new for event in row.events]
-        await outbox.emit_many(db.session, announced, recorded_at)
-        return inserted
-    ids = iter(new_ids(len(rows) + sum(len(row.events) for row in rows)))
-    entries = [
-        {
-            "certification_id": row.stored.id,
-            "id": next(ids),
-            "at": row.audit.at,
-            "client_id": row.audit.client_id,
-            "action": row.audit.action,
-            "resource_type": row.audit.resource_type,
-            "resource_id": str(row.audit.resource_id),
-            "recipient_id": row.audit.recipient_id,
-            "detail": row.audit.detail,
-        }
-        for row in rows
-    ]
-    events = [
-        {
-            "certification_id": row.stored.id,
-            "id": next(ids),
-            "event_type": event.event_type,
-            "recipient_id": event.recipient_id,
-            "benefit_id": event.benefit_id,
-            "agency_code": event.agency_code,
-            "payload": event.payload,
-            "dedupe_key": event.dedupe_key,
-            "created_at": recorded_at,
-        }
-        for row in rows
-        for event in row.events
-    ]
-    result = await db.statements.fetch(
-        _INSERT, _json([_values(row) for row in rows]), _json(entries), _json(events)
-    )
-    await outbox.fan_out(db, [row[1:] for row in result if row[0] is None], recorded_at)
-    return {row[0] for row in result if row[0] is not None}
-
-
-async def _insert_certifications_orm(
-    session: AsyncSession, rows: Sequence[NewCertification]
-) -> set[uuid.UUID]:
-    table = Certification.__table__
-    statement = insert_for(session, table).on_conflict_do_nothing().returning(table.c.id)
-    inserted = set()
-    for row in rows:
-        certification_id = await session.scalar(statement, _values(row))
-        if certification_id is not None:
-            inserted.add(certification_id)
-    return inserted
-
-
-_BY_KEYS = """
-SELECT id, recipient_id, channel, result, counted, occurred_at, recorded_at, client_id,
-       source_ref, idempotency_key, request_digest, details::text, warnings::text, imported,
-       revoked_at, revoked_by, revoke_reason
-FROM certifications
-WHERE client_id = $1 AND (source_ref = ANY($2::text[]) OR idempotency_key = ANY($3::text[]))
-"""
-
-
-async def find_by_keys(
-    db: native.Db,
-    client_id: uuid.UUID,
-    source_refs: Collection[str],
-    idempotency_keys: Collection[str],
-) -> list[Stored]:
-    """The client's stored certifications with one of these source_refs or keys."""
-    if not source_refs and not idempotency_keys:
-        return []
-    if db.statements is None:
-        found = await db.session.scalars(
-            select(Certification).where(
-                Certification.client_id == client_id,
-                or_(
-                    Certification.source_ref.in_(list(source_refs)),
-                    Certification.idempotency_key.in_(list(idempotency_keys)),
-                ),
-            )
-        )
-        return [Stored.of(row) for row in found]
-    rows = await db.statements.fetch(_BY_KEYS, client_id, list(source_refs), list(idempotency_keys))
-    return [
-        Stored(
-            id=row[0],
-            recipient_id=row[1],
-            channel=Channel(row[2]),
-            result=CertificationResult(row[3]),
-            counted=row[4],
-            occurred_at=row[5],
-            recorded_at=row[6],
-            client_id=row[7],
-            source_ref=row[8],
-            idempotency_key=row[9],
-            request_digest=row[10],
-            details=orjson.loads(row[11]),
-            warnings=orjson.loads(row[12]),
-            imported=row[13],
-            revoked_at=row[14],
-            revoked_by=row[15],
-            revoke_reason=row[16],
-        )
-        for row in rows
-    ]
+    return orjson.dumps(document, default=uuid_text, option=orjson.OPT_UTC_Z)
 
 
 def utc(instant: datetime) -> datetime:

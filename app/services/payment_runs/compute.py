@@ -3,7 +3,7 @@ once per benefit, and each decision rendered once as the NDJSON line that is sto
 and hashed into the run's digest. No I/O here
 (app/db/runs/portable.py reads and writes).
 
-The facts are the ones `app.services.eligibility.facts.load_facts` gives the single and batch
+The facts are the ones `app.db.facts.load_facts` gives the single and batch
 answers:
 counted certifications (the engine filters them further as known at the run's instant), stop
 reports, verification cases, resumption steps and the moratoria; the policy is the one

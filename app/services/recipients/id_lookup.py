@@ -3,7 +3,7 @@
 While an HMAC key rotates, a recipient's stored digest is under the current key or, until
 ``certsvc rekey`` has rewritten it, under a previous one (docs/security.md, "Key rotation").
 Every look-up by ID number goes through here; with one key configured each function issues
-exactly the statement the service issued before rotation existed.
+exactly the statement the service issued before rotation existed (app/db/recipients.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import recipients
 from app.db.facts import IN_CHUNK
-from app.db.models import Recipient
+from app.db.locks import advisory_xact_lock, digest_lock_key
 from app.protection import IdProtector
 
 
@@ -24,10 +24,8 @@ async def find_recipient_id(
 ) -> uuid.UUID | None:
     """The recipient registered under this ID number, under the current or a previous key."""
     if not protector.has_previous_hmac_keys:
-        condition = Recipient.id_digest == protector.digest(id_number)
-    else:
-        condition = Recipient.id_digest.in_(protector.digests(id_number))
-    return await session.scalar(select(Recipient.id).where(condition))
+        return await recipients.recipient_id_by_digest(session, [protector.digest(id_number)])
+    return await recipients.recipient_id_by_digest(session, protector.digests(id_number))
 
 
 async def find_recipient_ids(
@@ -49,12 +47,8 @@ async def _by_digest(session: AsyncSession, numbers: dict[bytes, str]) -> dict[s
     digests = list(numbers)
     found: dict[str, uuid.UUID] = {}
     for start in range(0, len(digests), IN_CHUNK):
-        rows = await session.execute(
-            select(Recipient.id_digest, Recipient.id).where(
-                Recipient.id_digest.in_(digests[start : start + IN_CHUNK])
-            )
-        )
-        found.update((numbers[bytes(digest)], rid) for digest, rid in rows)
+        held = await recipients.ids_by_digest(session, digests[start : start + IN_CHUNK])
+        found.update((numbers[digest], rid) for digest, rid in held.items())
     return found
 
 
@@ -71,22 +65,11 @@ async def rekey_registered(session: AsyncSession, protector: IdProtector, id_num
     if not protector.has_previous_hmac_keys:
         return
     digests = protector.digests(id_number)
-    if session.get_bind().dialect.name == "postgresql":
-        for digest in sorted(digests):  # one order everywhere: no deadlock between two
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"),
-                {"key": int.from_bytes(digest[:8], "big", signed=True)},
-            )
-    rows = (
-        await session.execute(
-            select(Recipient.id, Recipient.id_digest).where(Recipient.id_digest.in_(digests))
-        )
-    ).all()
-    if not rows or any(bytes(digest) == digests[0] for _, digest in rows):
+    for digest in sorted(digests):  # one order everywhere: no deadlock between two
+        await advisory_xact_lock(session, digest_lock_key(digest))
+    held = await recipients.ids_by_digest(session, digests)
+    if not held or digests[0] in held:
         return
-    await session.execute(
-        update(Recipient)
-        .where(Recipient.id == rows[0].id)
-        .values(id_digest=digests[0], id_ciphertext=protector.encrypt(id_number))
-        .execution_options(synchronize_session=False)
-    )
+    # The first row found holding a previous digest (in the order of the keys).
+    recipient_id = next(held[digest] for digest in digests if digest in held)
+    await recipients.set_id_keys(session, recipient_id, digests[0], protector.encrypt(id_number))

@@ -6,17 +6,15 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.access import BIRTH_DATE_ROLES
 from app.auth import Principal
+from app.db import recipients
 from app.db.base import new_id
 from app.db.locks import lock_recipient
-from app.db.models import Benefit, Recipient
-from app.db.upsert import insert_for
-from app.domain.enums import Role
+from app.db.models import Recipient
+from app.domain.acceptance import province_wide
 from app.domain.id_numbers import birth_date_of, mask_id_number
 from app.domain.policy import PolicyBook
 from app.errors import NotFound
@@ -60,33 +58,29 @@ async def register_recipient(
     await rekey_registered(session, protector, data.id_number)
     person = {"residence": data.residence, "emergency_contacts": data.emergency_contacts}
     new_recipient_id = new_id()
-    inserted = await session.scalar(
-        insert_for(session, Recipient)
-        .values(
-            id=new_recipient_id,
-            id_digest=digest,
-            id_ciphertext=protector.encrypt(data.id_number),
-            id_masked=mask_id_number(data.id_number),
-            birth_date=birth_date_of(data.id_number),
-            name_ciphertext=seal(protector, RECIPIENT_NAME, new_recipient_id, data.name),
-            phone_ciphertext=seal(protector, RECIPIENT_PHONE, new_recipient_id, data.phone),
-            created_at=now,
-            updated_at=now,
+    inserted = await recipients.insert_recipient(
+        session,
+        {
+            "id": new_recipient_id,
+            "id_digest": digest,
+            "id_ciphertext": protector.encrypt(data.id_number),
+            "id_masked": mask_id_number(data.id_number),
+            "birth_date": birth_date_of(data.id_number),
+            "name_ciphertext": seal(protector, RECIPIENT_NAME, new_recipient_id, data.name),
+            "phone_ciphertext": seal(protector, RECIPIENT_PHONE, new_recipient_id, data.phone),
+            "created_at": now,
+            "updated_at": now,
             **person,
-        )
-        .on_conflict_do_nothing(index_elements=[Recipient.id_digest])
-        .returning(Recipient.id)
+        },
     )
     created = inserted is not None
-    recipient_id = inserted or await session.scalar(
-        select(Recipient.id).where(Recipient.id_digest == digest)
-    )
+    recipient_id = inserted or await recipients.recipient_id_by_digest(session, [digest])
     assert recipient_id is not None
     # The person's lock first, then the benefits' rows: every writer of a person takes them in
     # this order, so two registrations of one person (or one and a PATCH) wait, never deadlock.
     await lock_recipient(session, recipient_id)
     if not created:
-        recipient = await session.get_one(Recipient, recipient_id)
+        recipient = await recipients.recipient(session, recipient_id)
         for field, value in person.items():
             setattr(recipient, field, value)
         # Sealed for the existing row; unchanged values keep their ciphertext (no write).
@@ -99,26 +93,7 @@ async def register_recipient(
         await session.flush()
 
     for benefit in data.benefits:
-        statement = insert_for(session, Benefit).values(
-            id=new_id(),
-            recipient_id=recipient_id,
-            created_at=now,
-            updated_at=now,
-            **benefit.model_dump(),
-        )
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[Benefit.recipient_id, Benefit.benefit_type, Benefit.agency_code],
-                set_={
-                    "start_date": statement.excluded.start_date,
-                    "external_ref": statement.excluded.external_ref,
-                    "funeral_subsidy_area": statement.excluded.funeral_subsidy_area,
-                    # Approval is one-way: a later registry message never un-approves a benefit.
-                    "approved": Benefit.approved | statement.excluded.approved,
-                    "updated_at": now,
-                },
-            )
-        )
+        await recipients.upsert_benefit(session, recipient_id, benefit.model_dump(), now)
     recipient = await _load(session, recipient_id)
     await record_registry(session, recipient, now)
     return recipient, created
@@ -144,7 +119,7 @@ async def get_recipient(
 
 def require_read_access(principal: Principal, agency_codes: Iterable[str]) -> None:
     """May the principal read a recipient whose benefits are paid by these agencies?"""
-    principal.require_any_region(agency_codes, province_wide=principal.role is Role.COUNTY)
+    principal.require_any_region(agency_codes, province_wide=province_wide(principal.role))
 
 
 async def update_recipient(
@@ -174,12 +149,7 @@ async def update_recipient(
 
 
 async def _load(session: AsyncSession, recipient_id: uuid.UUID) -> Recipient:
-    recipient = await session.scalar(
-        select(Recipient)
-        .where(Recipient.id == recipient_id)
-        .options(selectinload(Recipient.benefits))
-        .execution_options(populate_existing=True)
-    )
+    recipient = await recipients.recipient_with_benefits(session, recipient_id, fresh=True)
     if recipient is None:
         raise NotFound("no such recipient")
     return recipient

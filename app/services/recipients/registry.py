@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import recipients
 from app.db.base import new_id
 from app.db.locks import lock_recipient
 from app.db.models import Recipient, RegistryHistory
@@ -29,15 +29,7 @@ async def record_registry(session: AsyncSession, recipient: Recipient, now: date
     await lock_recipient(session, recipient.id)
     latest: dict[uuid.UUID | None, Any] = {}
     at = now
-    for row in await session.execute(
-        select(
-            RegistryHistory.benefit_id,
-            RegistryHistory.emergency_contacts,
-            RegistryHistory.funeral_subsidy_area,
-            RegistryHistory.valid_from,
-            RegistryHistory.recorded_at,
-        ).where(RegistryHistory.recipient_id == recipient.id)
-    ):
+    for row in await recipients.registry_history(session, recipient.id):
         at = max(at, row.recorded_at + _TICK)
         held = latest.get(row.benefit_id)
         if held is None or (row.recorded_at, row.valid_from) > (held.recorded_at, held.valid_from):

@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import recipients
 from app.db.engine import SessionMaker
-from app.db.models import HomeVisitRequest, Recipient, Webhook
+from app.db.models import HomeVisitRequest, Recipient
 from app.protection import IdProtector
 from app.services.recipients.personal_data import (
     CONTACT_PHONE,
@@ -153,16 +153,7 @@ async def _recipients_batch(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with sessions() as session, session.begin():
-                query = select(
-                    Recipient.id,
-                    Recipient.id_digest,
-                    Recipient.id_ciphertext,
-                    Recipient.name_ciphertext,
-                    Recipient.phone_ciphertext,
-                )
-                if after is not None:
-                    query = query.where(Recipient.id > after)
-                rows = (await session.execute(query.order_by(Recipient.id).limit(batch_size))).all()
+                rows = await recipients.sealed_recipients(session, after, batch_size)
                 batch = _plan(protector, [row[:3] for row in rows], check_only)
                 for row in rows:
                     for name, stored in zip(_RECIPIENT_COLUMNS, row[3:], strict=True):
@@ -226,28 +217,15 @@ async def _rewrite_personal(
     session: AsyncSession, columns: dict[str, Any], planned: dict[str, list[dict[str, Any]]]
 ) -> None:
     """One executemany per column, each row's update conditional on the ciphertext read."""
-    connection = await session.connection()
     for name, rewrites in planned.items():
-        column = columns[name]
-        table = column.table
-        await connection.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .where(column == bindparam("b_old"))
-            .values({column.name: bindparam("b_new")}),
-            rewrites,
-        )
+        await recipients.reseal(session, columns[name], rewrites)
 
 
 async def _rewrite(session: AsyncSession, batch: _Batch) -> None:
     """Rewrite the planned rows in one executemany, leaving out those whose current digest
     another recipient holds (a duplicate registration: reported, not merged here)."""
-    wanted = [rewrite["b_digest"] for rewrite in batch.rewrites]
-    holders = dict(
-        (bytes(digest), rid)
-        for digest, rid in await session.execute(
-            select(Recipient.id_digest, Recipient.id).where(Recipient.id_digest.in_(wanted))
-        )
+    holders = await recipients.ids_by_digest(
+        session, [rewrite["b_digest"] for rewrite in batch.rewrites]
     )
     clear = []
     for rewrite in batch.rewrites:
@@ -258,14 +236,7 @@ async def _rewrite(session: AsyncSession, batch: _Batch) -> None:
             clear.append(rewrite)
     batch.rewrites = clear
     if clear:
-        # On the connection, not the ORM session: one executemany of a plain UPDATE.
-        connection = await session.connection()
-        await connection.execute(
-            update(Recipient)
-            .where(Recipient.id == bindparam("b_id"))
-            .values(id_digest=bindparam("b_digest"), id_ciphertext=bindparam("b_ciphertext")),
-            clear,
-        )
+        await recipients.rewrite_id_keys(session, clear)
 
 
 async def _home_visit_requests(
@@ -279,12 +250,7 @@ async def _home_visit_requests(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
-            query = select(HomeVisitRequest.id, HomeVisitRequest.contact_phone_ciphertext)
-            if after is not None:
-                query = query.where(HomeVisitRequest.id > after)
-            rows = (
-                await session.execute(query.order_by(HomeVisitRequest.id).limit(batch_size))
-            ).all()
+            rows = await recipients.sealed_contact_phones(session, after, batch_size)
             if not rows:
                 return
             batch = _Batch(rows=len(rows))
@@ -310,10 +276,7 @@ async def _webhooks(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
-            query = select(Webhook.id, Webhook.secret_ciphertext)
-            if after is not None:
-                query = query.where(Webhook.id > after)
-            rows = (await session.execute(query.order_by(Webhook.id).limit(batch_size))).all()
+            rows = await recipients.sealed_webhook_secrets(session, after, batch_size)
             if not rows:
                 return
             rewrites = []
@@ -330,14 +293,7 @@ async def _webhooks(
                     {"b_id": webhook_id, "b_old": old, "b_new": protector.encrypt(secret)}
                 )
             if rewrites and not check_only:
-                connection = await session.connection()
-                await connection.execute(
-                    update(Webhook)
-                    .where(Webhook.id == bindparam("b_id"))
-                    .where(Webhook.secret_ciphertext == bindparam("b_old"))
-                    .values(secret_ciphertext=bindparam("b_new")),
-                    rewrites,
-                )
+                await recipients.rewrite_webhook_secrets(session, rewrites)
         summary.webhooks += len(rows)
         summary.webhooks_rewritten += len(rewrites)
         after = rows[-1].id
