@@ -17,18 +17,13 @@ from datetime import date
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import (
-    select,
-    text,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.access import FULL_PHONE_LISTING_ROLES
 from app.auth import Principal
 from app.db.engine import SessionMaker
-from app.db.filters import in_regions
 from app.db.models import Benefit, Recipient
+from app.db.reporting import regions
 from app.domain.eligibility import Eligibility
 from app.domain.policy import Policy, PolicyBook
 from app.domain.progress import Standing, standing_of
@@ -190,20 +185,14 @@ async def recipient_ids(
     inclusive: bool = False,
 ) -> list[uuid.UUID]:
     """The next chunk of recipients with a benefit in the region (keyset on recipient id)."""
-    query = select(Benefit.recipient_id).distinct().where(in_regions(Benefit.agency_code, [prefix]))
-    if after is not None:
-        query = query.where(
-            Benefit.recipient_id >= after if inclusive else Benefit.recipient_id > after
-        )
-    rows = await session.scalars(query.order_by(Benefit.recipient_id).limit(RECIPIENTS_PER_CHUNK))
-    return list(rows)
+    return await regions.recipient_ids(
+        session, prefix, after, RECIPIENTS_PER_CHUNK, inclusive=inclusive
+    )
 
 
 async def judge(session: AsyncSession, scan: Scan, ids: Sequence[uuid.UUID]) -> list[Judged]:
     """The engine's answer for every benefit in the region of these recipients."""
-    recipients = await session.scalars(
-        select(Recipient).where(Recipient.id.in_(ids)).options(selectinload(Recipient.benefits))
-    )
+    recipients = await regions.recipients_with_benefits(session, ids)
     book = await load_facts(session, ids)
     judged = [
         Judged(
@@ -228,14 +217,3 @@ def decode_cursor(cursor: str) -> tuple[uuid.UUID, uuid.UUID]:
         raise Unprocessable(
             "the cursor is not one this service issued", code="invalid_cursor"
         ) from None
-
-
-# --- statistics -----------------------------------------------------------------------------
-
-
-async def custom_plans(session: AsyncSession) -> None:
-    """Plan each region aggregate for its own bounds. After five runs of a prepared statement
-    PostgreSQL may switch to a generic plan, which cannot see that a region holds a million
-    benefits: measured on the benchmark, by_channel took 13.3 s instead of 1.8 s."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
