@@ -20,11 +20,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Recipient, ResumptionStep, StopReport, VerificationCase
 from app.domain.enums import ResumptionMode
+
+
+async def advisory_xact_lock(session: AsyncSession, *keys: int) -> None:
+    """Wait for, then hold until the transaction ends, PostgreSQL's advisory lock on ``keys``
+    (one bigint, or two ints). Nothing on SQLite, whose writers are serialised already (every
+    writing transaction begins IMMEDIATE, app.db.engine)."""
+    if not 1 <= len(keys) <= 2:
+        raise ValueError("an advisory lock has one key or two")
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = [f"k{index}" for index in range(len(keys))]
+    await session.execute(
+        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + name for name in names)})"),
+        dict(zip(names, keys, strict=True)),
+    )
 
 
 async def lock_recipient(session: AsyncSession, recipient_id: uuid.UUID) -> None:

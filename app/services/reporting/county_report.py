@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db.reporting import regions
+from app.db.reporting import county
 from app.domain.enums import Channel, Role
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
@@ -52,7 +52,7 @@ class Report:
 async def build_report(
     session: AsyncSession, policies: PolicyBook, prefix: str, on: date
 ) -> Report:
-    counties = await regions.agency_codes(session, prefix)
+    counties = await county.agency_codes(session, prefix)
     rows = [await stats(session, _REPORTER, policies, county, on) for county in counties]
     channels: Counter[Channel] = Counter()
     for row in rows:
@@ -65,7 +65,7 @@ async def _suspensions_by_month(
 ) -> list[tuple[str, int]]:
     first = Month.of(on) - 11
     per_month: Counter[str] = Counter()
-    for day, count in (await regions.suspensions_by_day(session, prefix)).items():
+    for day, count in (await county.suspensions_by_day(session, prefix)).items():
         per_month[day[:7]] += count
     return [(str(first + i), per_month[str(first + i)]) for i in range(12)]
 

@@ -8,8 +8,6 @@ page by cursor or stream as NDJSON, a fresh session per chunk, in constant memor
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import FULL_PHONE_LISTING_ROLES
 from app.auth import Principal
+from app.db import regions
 from app.db.engine import SessionMaker
+from app.db.keyset import decode_ids, encode_ids
 from app.db.models import Benefit, Recipient
-from app.db.reporting import regions
 from app.domain.eligibility import Eligibility
 from app.domain.policy import Policy, PolicyBook
 from app.domain.progress import Standing, standing_of
@@ -88,7 +87,7 @@ class Listing(Generic[T]):
     async def page(self, session: AsyncSession, limit: int, cursor: str | None) -> Page[T]:
         """Items in (recipient, benefit) order; fewer than ``limit`` when the scan bound is hit
         first, so follow next_cursor until it is null."""
-        start = None if cursor is None else decode_cursor(cursor)
+        start = None if cursor is None else decode_ids(cursor)
         after, inclusive = (None, False) if start is None else (start[0], True)
         items: list[T] = []
         scanned = 0
@@ -100,11 +99,11 @@ class Listing(Generic[T]):
             for entry, item in await self.pick(session, judged):
                 items.append(item)
                 if len(items) == limit:
-                    return Page(items=items, next_cursor=encode_cursor(*entry.key))
+                    return Page(items=items, next_cursor=encode_ids(*entry.key))
             after, inclusive, scanned = ids[-1], False, scanned + len(ids)
             session.expunge_all()  # read-only: keep memory flat over a long scan
         assert after is not None
-        return Page(items=items, next_cursor=encode_cursor(after, _AFTER_ALL))
+        return Page(items=items, next_cursor=encode_ids(after, _AFTER_ALL))
 
     async def stream(self, sessions: SessionMaker) -> AsyncIterator[bytes]:
         after = None
@@ -203,17 +202,3 @@ async def judge(session: AsyncSession, scan: Scan, ids: Sequence[uuid.UUID]) -> 
         if benefit.agency_code.startswith(scan.prefix)
     ]
     return sorted(judged, key=lambda j: j.key)
-
-
-def encode_cursor(recipient_id: uuid.UUID, benefit_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{recipient_id}|{benefit_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[uuid.UUID, uuid.UUID]:
-    try:
-        recipient, benefit = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return uuid.UUID(recipient), uuid.UUID(benefit)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Unprocessable(
-            "the cursor is not one this service issued", code="invalid_cursor"
-        ) from None
