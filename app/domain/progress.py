@@ -15,6 +15,7 @@ from app.domain.enums import BenefitType, Channel, EligibilityStatus
 from app.domain.months import Month
 from app.domain.policy import Policy
 from app.domain.policy_rules import FirstCertificationWindow
+from app.domain.reasons import LACK_OF_CERTIFICATION
 
 
 class Standing(StrEnum):
@@ -44,6 +45,15 @@ def standing_of(answer: Eligibility, on: date, lead_months: int) -> Standing:
     if answer.next_due is not None and due_within_lead(answer.next_due, on, lead_months):
         return Standing.DUE
     return Standing.VALID
+
+
+def wants_reminder(standing: Standing, reason: str) -> bool:
+    """Who a reminder is for (GET /v1/reminders, the outreach list): due soon, or suspended for
+    want of what a certification (or the step after a late one) gives; not suspensions a
+    certification cannot lift (suspicion, imprisonment)."""
+    return standing is Standing.DUE or (
+        standing is Standing.SUSPENDED and reason in LACK_OF_CERTIFICATION
+    )
 
 
 # --- the aggregate figures of a progress report ---------------------------------------------

@@ -1,6 +1,7 @@
 """Risk signals for fraud review (GET /v1/risk-signals, docs/reporting.md).
 
-Thresholds are the request's (defaults below); the aggregates are app/db/reporting/signals.py.
+Thresholds are the request's, by default app.domain.risk's; the aggregates are
+app/db/reporting/signals.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from app.auth import Principal
 from app.db.plans import prefer_custom_plans
 from app.db.reporting import signals
 from app.db.reporting.signals import Key, Window
+from app.domain.risk import (
+    DEVICE_MIN_RECIPIENTS,
+    FAILED_ATTEMPTS_MIN,
+    OPERATOR_MIN_PER_DAY,
+    SERVICE_POINT_MIN_PER_DAY,
+    volume_minimum,
+)
 from app.errors import Unprocessable
 from app.schemas.reporting import (
     AfterDeathSignal,
@@ -24,15 +32,14 @@ from app.schemas.reporting import (
 )
 from app.services.eligibility.policies import SERVICE_TIMEZONE, today
 
-# Defaults, each overridable per request. A family phone certifies two parents; three or more
-# people on one device is how agents certifying for the dead (冒领) show up.
-DEVICE_MIN_RECIPIENTS = 3
-# A window clerk or terminal operator handles well under 100 a day even before a deadline.
-OPERATOR_MIN_PER_DAY = 150
-# A village service point or bank branch: a few hundred a day at the busiest.
-SERVICE_POINT_MIN_PER_DAY = 300
-# Repeated failed attempts: someone trying a face that is not theirs, or one who needs a visit.
-FAILED_ATTEMPTS_MIN = 3
+__all__ = [
+    "DEVICE_MIN_RECIPIENTS",
+    "FAILED_ATTEMPTS_MIN",
+    "OPERATOR_MIN_PER_DAY",
+    "SERVICE_POINT_MIN_PER_DAY",
+    "risk_signals",
+]
+
 SIGNALS_PER_KIND = 100
 CERTIFICATIONS_PER_SIGNAL = 50
 
@@ -78,13 +85,13 @@ async def risk_signals(
             session,
             window,
             Key.OPERATOR,
-            min_certifications=thresholds.operator_min_per_day * days,
+            min_certifications=volume_minimum(thresholds.operator_min_per_day, days),
         ),
         service_points=await _volume_signals(
             session,
             window,
             Key.SERVICE_POINT,
-            min_certifications=thresholds.service_point_min_per_day * days,
+            min_certifications=volume_minimum(thresholds.service_point_min_per_day, days),
         ),
         repeated_failures=failures,
         after_death=[

@@ -25,8 +25,7 @@ from app.db.keyset import decode_ids, encode_ids
 from app.db.models import Benefit, Recipient
 from app.domain.eligibility import Eligibility
 from app.domain.policy import Policy, PolicyBook
-from app.domain.progress import Standing, standing_of
-from app.domain.reasons import LACK_OF_CERTIFICATION
+from app.domain.progress import Standing, standing_of, wants_reminder
 from app.errors import Unprocessable
 from app.protection import IdProtector
 from app.schemas.common import Page
@@ -61,9 +60,7 @@ class Judged:
     def wants_reminder(self) -> bool:
         """Due soon, or suspended for want of what a certification (or the step after a late
         one) gives; not suspensions a certification cannot lift (suspicion, imprisonment)."""
-        return self.standing is Standing.DUE or (
-            self.standing is Standing.SUSPENDED and self.answer.reason in LACK_OF_CERTIFICATION
-        )
+        return wants_reminder(self.standing, self.answer.reason)
 
 
 @dataclass(frozen=True, slots=True)
