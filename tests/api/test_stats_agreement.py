@@ -11,8 +11,9 @@ certification of February is valid through 2026-07-31 (due on the 31st, suspende
 one of March through 2026-08-31 (valid on the 31st, due on the 1st, "提前1个月督促").
 
 The oracle is the single-recipient answer (GET /v1/recipients/{id}/eligibility): its status,
-and its next_due against the first day of the month after the lead time, for the standings;
-its last_certification for never_certified and each window's certified count. Deaths are
+and its next_due against the first day of the month after the lead time, for the standings
+and for who is reminded with which next due date; its last_certification for never_certified
+and each window's certified count. Deaths are
 dated after the person's last certification: a certification after a confirmed death is the
 one case where the certification columns and the engine differ (docs/reporting.md).
 """
@@ -50,11 +51,13 @@ TYPES = (
     "illness_disability_allowance",
 )
 STARTS = ("2019-05-01", "2025-12-31", "2026-01-01", "2026-04-19", "2026-04-20", "2026-06-01")
-# Minutes either side of midnight at month ends and at the windows' coverage starts (Beijing).
+# At and minutes either side of midnight at month ends and at the windows' coverage starts
+# (Beijing).
 INSTANTS = (
     "2025-08-31T23:55:00+08:00",
     "2025-09-01T00:05:00+08:00",
     "2025-12-31T23:50:00+08:00",
+    "2026-01-01T00:00:00+08:00",
     "2026-01-01T00:10:00+08:00",
     "2026-01-31T23:59:00+08:00",
     "2026-02-01T00:01:00+08:00",
@@ -67,6 +70,7 @@ INSTANTS = (
     "2026-06-01T00:05:00+08:00",
     "2026-06-10T09:00:00+08:00",
     "2026-07-31T23:30:00+08:00",
+    "2026-08-01T00:00:00+08:00",
     "2026-08-01T00:30:00+08:00",
 )
 STANDINGS = {
@@ -251,6 +255,41 @@ async def _stats(client: httpx.AsyncClient, prefix: str, on: date) -> dict[str, 
     return body
 
 
+# docs/reporting.md: the suspensions a certification (or the step after a late one) lifts.
+REMINDED_SUSPENSIONS = {
+    "overdue",
+    "never_certified",
+    "commitment_required",
+    "employer_verification",
+    "continuation_procedure",
+}
+
+
+def _reminded(answers: list[Any], prefix: str, on: date) -> dict[str, str | None]:
+    """The next due date of every benefit a reminder is for, by benefit id."""
+    policy = POLICIES.for_agency(prefix, on)
+    assert policy is not None
+    return {
+        a["benefit_id"]: a["next_due"]
+        for a, _ in answers
+        if a["agency_code"].startswith(prefix)
+        and (
+            _standing(a, on, policy.reminder_lead_months) == "due"
+            or (a["status"] == "suspended" and a["reason"] in REMINDED_SUSPENSIONS)
+        )
+    }
+
+
+async def _reminders(client: httpx.AsyncClient, prefix: str, on: date) -> dict[str, str | None]:
+    response = await client.get(
+        "/v1/reminders", params={"agency_code": prefix, "on": on.isoformat(), "limit": 500}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["next_cursor"] is None
+    return {item["benefit_id"]: item["next_due"] for item in body["items"]}
+
+
 async def test_statistics_equal_the_single_answers_on_a_generated_population(
     committing_api: Api, database: Database
 ) -> None:
@@ -259,6 +298,7 @@ async def test_statistics_equal_the_single_answers_on_a_generated_population(
     payment = await committing_api.new_client(Role.PAYMENT)
     seen: Counter[str] = Counter()
     windows: list[tuple[list[str], int, int]] = []
+    months: set[str] = set()
     for on in DAYS:
         answers = await _answers(payment, people, on)
         expected = {prefix: _expected(answers, prefix, on) for prefix in PREFIXES}
@@ -274,8 +314,14 @@ async def test_statistics_equal_the_single_answers_on_a_generated_population(
         for prefix in ("14", "43"):
             seen.update({stat: expected[prefix][stat] for stat in STANDINGS.values()})
             windows += expected[prefix]["first_certification"]
-    # The population reaches every standing, and every window has benefits on both sides.
+            # Reminders, with their next due dates, are the same answers'.
+            reminded = _reminded(answers, prefix, on)
+            assert await _reminders(admin, prefix, on) == reminded
+            months.update(d[:7] for d in reminded.values() if d)
+    # The population reaches every standing, reminders fall due in several months, and every
+    # window has benefits on both sides.
     assert (+seen).keys() == set(STANDINGS.values()), seen
+    assert len(months) >= 3, months
     assert all(total > certified > 0 for _, total, certified in windows), [
         (len(types), total, certified) for types, total, certified in windows
     ]
