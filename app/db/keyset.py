@@ -1,8 +1,14 @@
-"""Keyset pagination, written once: listings ordered by (an instant, an id), cut into pages by
-an opaque cursor that names the last row served (API.md: ``?limit=N&cursor=C`` answered with
-``next_cursor``). A listing declares its `Keyset`; the query gets the cursor's condition, the
-order and ``limit + 1`` from `Keyset.query`, and `Keyset.cut` returns the page and the next
-cursor (None on the last page). A batch job walking a table by primary key uses `after_id`."""
+"""Keyset pagination, written once.
+
+Listings ordered by (an instant, an id) are cut into pages by an opaque cursor that names the
+last row served (API.md: ``?limit=N&cursor=C`` answered with ``next_cursor``). A listing
+declares its `Keyset`; the query gets the cursor's condition, the order and ``limit + 1`` from
+`Keyset.query`, and `Keyset.cut` returns the page and the next cursor (None on the last page).
+
+Walks over many rows in constant memory (the sweep, reminders and statistics over a region's
+recipients, `certsvc rekey` over whole tables) take one chunk at a time in the order of one
+key, after the last key seen (`next_chunk`); a listing that serves pages of such a walk names
+its position by a pair of ids (`encode_ids`)."""
 
 from __future__ import annotations
 
@@ -15,12 +21,28 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, tuple_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute
 
 from app.errors import Unprocessable
 
 Row = TypeVar("Row")
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
+Key = TypeVar("Key")
+
+
+def next_chunk(
+    query: Query,
+    key: QueryableAttribute[Key],
+    after: Key | None,
+    limit: int,
+    *,
+    inclusive: bool = False,
+) -> Query:
+    """The ``limit`` rows of ``query`` that follow ``after`` in ``key`` order (from ``after``
+    itself when ``inclusive``; from the start when None)."""
+    if after is not None:
+        query = query.where(key >= after if inclusive else key > after)
+    return query.order_by(key).limit(limit)
 
 
 def encode_cursor(instant: datetime, identifier: uuid.UUID) -> str:
@@ -35,15 +57,38 @@ _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        text, identifier = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        text, identifier = _parts(cursor)
         instant = datetime.fromisoformat(text)
         if instant.tzinfo is None or not _EARLIEST <= instant <= _LATEST:
             raise ValueError("instant out of range")
         return instant, uuid.UUID(identifier)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise Unprocessable(
-            "the cursor is not one this service issued", code="invalid_cursor"
-        ) from None
+    except (ValueError, OverflowError):
+        raise _forged() from None
+
+
+def encode_ids(first: uuid.UUID, second: uuid.UUID) -> str:
+    """A cursor naming a position by two ids (a recipient and one of its benefits)."""
+    return base64.urlsafe_b64encode(f"{first}|{second}".encode()).decode()
+
+
+def decode_ids(cursor: str) -> tuple[uuid.UUID, uuid.UUID]:
+    try:
+        first, second = _parts(cursor)
+        return uuid.UUID(first), uuid.UUID(second)
+    except ValueError:
+        raise _forged() from None
+
+
+def _parts(cursor: str) -> list[str]:
+    """The ``|``-separated parts of a cursor; ValueError when it is not base64 text."""
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("not a cursor") from exc
+
+
+def _forged() -> Unprocessable:
+    return Unprocessable("the cursor is not one this service issued", code="invalid_cursor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +125,3 @@ class Keyset:
             return page, None
         last = entity(page[-1])
         return page, encode_cursor(getattr(last, self.instant.key), getattr(last, self.ident.key))
-
-
-def after_id(
-    query: Query, ident: InstrumentedAttribute[uuid.UUID], after: uuid.UUID | None, limit: int
-) -> Query:
-    """``query`` in ``ident`` order from after the row ``after`` (from the first without one),
-    at most ``limit`` rows: the walk of a batch job in primary-key order, resumable from the
-    last id it reported (``certsvc rekey``), no cursor involved."""
-    if after is not None:
-        query = query.where(ident > after)
-    return query.order_by(ident).limit(limit)

@@ -27,6 +27,22 @@ from app.db.models import Recipient, ResumptionStep, StopReport, VerificationCas
 from app.domain.enums import ResumptionMode
 
 
+async def advisory_xact_lock(session: AsyncSession, *keys: int) -> None:
+    """Wait for, then hold until the transaction ends, PostgreSQL's advisory lock on ``keys``
+    (one bigint, or two ints, e.g. a purpose and a year); whoever takes several takes them in
+    one order everywhere. Nothing on SQLite, whose writers are serialised already (every
+    writing transaction begins IMMEDIATE, app.db.engine)."""
+    if not 1 <= len(keys) <= 2:
+        raise ValueError("an advisory lock has one key or two")
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = [f"k{index}" for index in range(len(keys))]
+    await session.execute(
+        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + name for name in names)})"),
+        dict(zip(names, keys, strict=True)),
+    )
+
+
 async def lock_recipient(session: AsyncSession, recipient_id: uuid.UUID) -> None:
     """Wait for, then hold until the transaction ends, the right to decide on this person."""
     await session.execute(
@@ -77,23 +93,6 @@ async def newest_step(
         .where(ResumptionStep.recipient_id == recipient_id, ResumptionStep.kind == kind)
         .order_by(ResumptionStep.recorded_at.desc(), ResumptionStep.id.desc())
         .limit(1)
-    )
-
-
-async def advisory_xact_lock(session: AsyncSession, *key: int) -> None:
-    """Wait for, then hold until the transaction ends, PostgreSQL's advisory lock named by
-    ``key``: one signed 64-bit integer, or two 32-bit ones (PostgreSQL's second key space, e.g.
-    a purpose and a year). Whoever takes several must take them in one order everywhere. A
-    no-op on SQLite, where every writing transaction begins IMMEDIATE (app.db.engine), so
-    writers are serialised already."""
-    if len(key) not in (1, 2):
-        raise ValueError("an advisory lock is named by one or two integers")
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    names = [f"k{index}" for index in range(len(key))]
-    await session.execute(
-        text(f"SELECT pg_advisory_xact_lock({', '.join(':' + name for name in names)})"),
-        dict(zip(names, key, strict=True)),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.db.base import new_id
-from app.db.keyset import after_id
+from app.db.keyset import next_chunk
 from app.db.models import Benefit, HomeVisitRequest, Recipient, RegistryHistory, Webhook
 from app.db.upsert import insert_for
 
@@ -146,7 +146,7 @@ async def sealed_recipients(
         Recipient.name_ciphertext,
         Recipient.phone_ciphertext,
     )
-    return (await session.execute(after_id(query, Recipient.id, after, limit))).all()
+    return (await session.execute(next_chunk(query, Recipient.id, after, limit))).all()
 
 
 async def sealed_contact_phones(
@@ -154,7 +154,7 @@ async def sealed_contact_phones(
 ) -> Sequence[Row[uuid.UUID, bytes | None]]:
     """Home-visit requests after ``after`` by id, as (id, contact_phone_ciphertext)."""
     query = select(HomeVisitRequest.id, HomeVisitRequest.contact_phone_ciphertext)
-    return (await session.execute(after_id(query, HomeVisitRequest.id, after, limit))).all()
+    return (await session.execute(next_chunk(query, HomeVisitRequest.id, after, limit))).all()
 
 
 async def sealed_webhook_secrets(
@@ -162,7 +162,7 @@ async def sealed_webhook_secrets(
 ) -> Sequence[Row[uuid.UUID, bytes]]:
     """Webhooks after ``after`` by id, as (id, secret_ciphertext)."""
     query = select(Webhook.id, Webhook.secret_ciphertext)
-    return (await session.execute(after_id(query, Webhook.id, after, limit))).all()
+    return (await session.execute(next_chunk(query, Webhook.id, after, limit))).all()
 
 
 async def reseal(session: AsyncSession, column: Any, rewrites: Sequence[Mapping[str, Any]]) -> None:

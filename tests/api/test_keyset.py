@@ -1,5 +1,6 @@
 """The one keyset pagination (app/db/keyset.py) on both databases: pages follow one another
-without a gap or a repeat, ties on the instant are broken by the id, in both directions."""
+without a gap or a repeat, ties on the instant are broken by the id, in both directions; chunk
+walks on one key serve every key once."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.keyset import Keyset, after_id
+from app.db.keyset import Keyset, decode_ids, encode_ids, next_chunk
 from app.db.models import AuditEntry
 from app.errors import Unprocessable
 
@@ -55,32 +57,53 @@ def test_a_cursor_the_service_did_not_issue_is_refused() -> None:
     assert refused.value.code == "invalid_cursor"
 
 
-async def test_a_primary_key_walk_visits_every_row_once_in_id_order(session: AsyncSession) -> None:
-    """`after_id`, the batch jobs' walk (``certsvc rekey``): from the start, then from the
-    last id served, each row once, in id order, until a batch comes back empty."""
-    ids = sorted(uuid.uuid4() for _ in range(11))
-    at = datetime(2026, 12, 1, tzinfo=UTC)
-    await session.execute(
-        insert(AuditEntry),
-        [
-            {
-                "id": entry_id,
-                "at": at,
-                "action": "test.walk",
-                "resource_type": "test",
-                "resource_id": "walk",
-                "detail": {},
-            }
-            for entry_id in ids
-        ],
-    )
-    query = select(AuditEntry.id).where(AuditEntry.action == "test.walk")
+@pytest.mark.parametrize("inclusive", [False, True], ids=["after", "from"])
+async def test_chunks_walk_every_key_once_in_order(session: AsyncSession, inclusive: bool) -> None:
+    """`next_chunk` after the last key seen (or from it, as a page resuming inside a
+    recipient does) serves each key in order, the resumed key only once more."""
+    ids = [uuid.uuid4() for _ in range(11)]
+    rows = [
+        {
+            "id": identifier,
+            "at": datetime(2026, 12, 1, tzinfo=UTC),
+            "action": "test.chunks",
+            "resource_type": "test",
+            "resource_id": str(identifier),
+            "detail": {},
+        }
+        for identifier in ids
+    ]
+    await session.execute(insert(AuditEntry), rows)
+    query = select(AuditEntry.id).where(AuditEntry.action == "test.chunks")
     served: list[uuid.UUID] = []
     after: uuid.UUID | None = None
     for _ in range(10):
-        batch = list(await session.scalars(after_id(query, AuditEntry.id, after, 4)))
-        if not batch:
+        chunk = list(await session.scalars(next_chunk(query, AuditEntry.id, after, 4)))
+        if not chunk:
             break
-        served.extend(batch)
-        after = batch[-1]
-    assert served == ids
+        served.extend(chunk)
+        after = chunk[-1]
+    assert served == sorted(ids)
+    middle = served[5]
+    resumed = list(
+        await session.scalars(next_chunk(query, AuditEntry.id, middle, 3, inclusive=inclusive))
+    )
+    assert resumed == (served[5:8] if inclusive else served[6:9])
+
+
+def test_id_pair_cursors_round_trip_and_forged_ones_are_refused() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert decode_ids(encode_ids(first, second)) == (first, second)
+    for forged in ("bm90LWEtY3Vyc29y", "%%%", encode_ids(first, second)[:-4]):
+        with pytest.raises(Unprocessable) as refused:
+            decode_ids(forged)
+        assert refused.value.code == "invalid_cursor"
+
+
+def test_the_delivery_claim_locks_rows_on_postgresql_and_renders_no_lock_on_sqlite() -> None:
+    """`FOR UPDATE SKIP LOCKED` is asked for on every database: SQLite, whose writers are
+    serialised, compiles it to nothing."""
+    query = select(AuditEntry.id).limit(3).with_for_update(skip_locked=True)
+    on_postgresql = query.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    assert "FOR UPDATE" not in str(query.compile(dialect=sqlite.dialect()))
+    assert "FOR UPDATE SKIP LOCKED" in str(on_postgresql)

@@ -3,8 +3,9 @@ signed, retried with exponential backoff and jitter, parked after the retry budg
 
 Each pass has three steps, so that no transaction stays open while a receiver is slow:
 1. claim: in one short transaction, pick due deliveries (``FOR UPDATE SKIP LOCKED`` on
-   PostgreSQL, so that replicas never pick the same rows) and push their ``next_attempt_at``
-   forward by a lease, which hides them from every other replica while the POST is in flight;
+   PostgreSQL, so that replicas never pick the same rows: app/db/notices/deliveries.py) and
+   push their ``next_attempt_at`` forward by a lease, which hides them from every other
+   replica while the POST is in flight;
 2. post: outside any transaction, concurrently;
 3. record: in a second short transaction, delivered, or a failure with its next attempt.
 
@@ -27,12 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
-from app.db.models import ApiClient, OutboxEvent, Webhook, WebhookDelivery
+from app.db.models import ApiClient, OutboxEvent, Webhook
+from app.db.notices import deliveries as stored
 from app.domain.regions import within
 from app.protection import IdProtector
 from app.services.notices.egress import DEFAULT_POLICY as DEFAULT_EGRESS
@@ -145,26 +146,10 @@ async def _claim(
     sessions: async_sessionmaker[AsyncSession], at: datetime, batch: int, policy: RetryPolicy
 ) -> list[_Claim]:
     async with sessions() as session, session.begin():
-        due = (
-            select(WebhookDelivery.id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= at)
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(batch)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            # Rows another replica is claiming are skipped, not waited for. SQLite needs no
-            # lock: its transactions begin IMMEDIATE (app/db/engine.py), so claims queue.
-            due = due.with_for_update(skip_locked=True)
-        ids = list(await session.scalars(due))
-        if not ids:
+        # Rows another replica is claiming are skipped, not waited for (app/db/notices).
+        rows = await stored.claim_due(session, at, batch)
+        if not rows:
             return []
-        rows = await session.execute(
-            select(WebhookDelivery, OutboxEvent, Webhook, ApiClient)
-            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-            .join(ApiClient, ApiClient.id == Webhook.client_id)
-            .where(WebhookDelivery.id.in_(ids))
-        )
         lease_until = at + policy.lease
         claims: list[_Claim] = []
         dropped: dict[uuid.UUID, str] = {}
@@ -188,17 +173,9 @@ async def _claim(
                 )
             )
         for delivery_id, reason in dropped.items():
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id == delivery_id)
-                .values(status="cancelled", last_error=reason)
-            )
+            await stored.cancel(session, delivery_id, reason)
         if claims:
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([claim.delivery_id for claim in claims]))
-                .values(next_attempt_at=lease_until)
-            )
+            await stored.lease(session, [claim.delivery_id for claim in claims], lease_until)
     return claims
 
 
@@ -287,40 +264,21 @@ async def _record(
     async with sessions() as session, session.begin():
         # In id order, as every writer of several deliveries should, to avoid lock cycles.
         for claim, outcome in sorted(results, key=lambda result: result[0].delivery_id):
-            row = WebhookDelivery.id == claim.delivery_id
             if outcome.ok:
-                # Recorded whatever happened to the row meanwhile (lease lost, re-driven,
-                # webhook deleted): it was delivered, and saying so stops further attempts.
-                await session.execute(
-                    update(WebhookDelivery)
-                    .where(row, WebhookDelivery.status != "delivered")
-                    .values(
-                        status="delivered",
-                        delivered_at=at,
-                        attempts=WebhookDelivery.attempts + 1,
-                        last_status_code=outcome.status_code,
-                    )
-                )
+                await stored.record_delivered(session, claim.delivery_id, at, outcome.status_code)
                 continue
             attempts = claim.attempts + 1
             parked = attempts >= policy.max_attempts
             next_attempt_at = at if parked else at + policy.backoff(claim.attempts, jitter())
-            # Only while the claim still holds: a delivery an admin re-drove, another replica
-            # re-claimed after the lease, or a deletion cancelled is not ours to reschedule.
-            await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    row,
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at == claim.lease_until,
-                )
-                .values(
-                    status="parked" if parked else "pending",
-                    attempts=attempts,
-                    next_attempt_at=next_attempt_at,
-                    last_error=(outcome.error or "failed")[:500],
-                    last_status_code=outcome.status_code,
-                )
+            await stored.record_failure(
+                session,
+                claim.delivery_id,
+                claim.lease_until,
+                parked=parked,
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
+                error=(outcome.error or "failed")[:500],
+                status_code=outcome.status_code,
             )
             logger.info(
                 "webhook delivery parked" if parked else "webhook delivery failed",

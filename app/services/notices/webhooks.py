@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db.keyset import Keyset
-from app.db.models import OutboxEvent, Webhook, WebhookDelivery
+from app.db.models import Webhook, WebhookDelivery
+from app.db.notices import webhooks as stored
 from app.domain.enums import Role
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.protection import IdProtector
@@ -26,10 +25,6 @@ from app.services.notices.outbox import EventType
 # Deliveries nothing will send any more once their webhook is gone.
 _UNSENT = ("pending", "parked")
 CANCELLED_ERROR = "cancelled: the webhook was deleted"
-
-
-_HOOKS = Keyset(Webhook.created_at, Webhook.id)
-_DELIVERIES = Keyset(WebhookDelivery.created_at, WebhookDelivery.id, newest_first=True)
 
 
 async def create_webhook(
@@ -68,11 +63,8 @@ async def list_webhooks(
     session: AsyncSession, principal: Principal, limit: int, cursor: str | None
 ) -> Page[WebhookRead]:
     """Live webhooks, oldest first: the caller's own, or every one for an admin."""
-    query = select(Webhook).where(Webhook.deleted_at.is_(None))
-    if principal.role is not Role.ADMIN:
-        query = query.where(Webhook.client_id == principal.client_id)
-    rows = list(await session.scalars(_HOOKS.query(query, limit, cursor)))
-    page, next_cursor = _HOOKS.cut(rows, limit)
+    owner = None if principal.role is Role.ADMIN else principal.client_id
+    page, next_cursor = await stored.page(session, owner, limit, cursor)
     return Page(items=[to_webhook_read(row) for row in page], next_cursor=next_cursor)
 
 
@@ -90,11 +82,7 @@ async def delete_webhook(
     transaction, so that nothing is posted to a receiver that unsubscribed."""
     hook = await _owned(session, principal, webhook_id)
     hook.deleted_at = now
-    await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status.in_(_UNSENT))
-        .values(status="cancelled", last_error=CANCELLED_ERROR)
-    )
+    await stored.cancel_unsent(session, hook.id, _UNSENT, CANCELLED_ERROR)
     await session.flush()
 
 
@@ -108,11 +96,7 @@ async def list_deliveries(
 ) -> Page[DeliveryRead]:
     """A webhook's deliveries, newest first, keyset-paginated on (created_at, id)."""
     hook = await _owned(session, principal, webhook_id)
-    query = _deliveries().where(WebhookDelivery.webhook_id == hook.id)
-    if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    rows = list(await session.execute(_DELIVERIES.query(query, limit, cursor)))
-    page, next_cursor = _DELIVERIES.cut(rows, limit, entity=lambda row: row[0])
+    page, next_cursor = await stored.delivery_page(session, hook.id, status, limit, cursor)
     return Page(
         items=[to_delivery_read(delivery, event_type) for delivery, event_type in page],
         next_cursor=next_cursor,
@@ -125,14 +109,7 @@ async def retry_delivery(
     """Re-drive a parked (or pending) delivery: due now, attempts kept, so that one more
     failure parks it again rather than starting a new retry cycle against a receiver that is
     still broken."""
-    row = (
-        await session.execute(
-            _deliveries()
-            .add_columns(Webhook.deleted_at)
-            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-            .where(WebhookDelivery.id == delivery_id)
-        )
-    ).one_or_none()
+    row = await stored.delivery(session, delivery_id)
     if row is None:
         raise NotFound("no such delivery")
     delivery, event_type, deleted_at = row
@@ -149,7 +126,7 @@ async def retry_delivery(
 async def _owned(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> Webhook:
     """A live webhook the caller owns (any, for an admin). Another client's webhook is
     reported as missing, so that ids cannot be probed."""
-    hook = await session.get(Webhook, webhook_id)
+    hook = await stored.get(session, webhook_id)
     if (
         hook is None
         or hook.deleted_at is not None
@@ -157,12 +134,6 @@ async def _owned(session: AsyncSession, principal: Principal, webhook_id: uuid.U
     ):
         raise NotFound("no such webhook")
     return hook
-
-
-def _deliveries() -> Select[WebhookDelivery, str]:
-    return select(WebhookDelivery, OutboxEvent.event_type).join(
-        OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id
-    )
 
 
 def to_webhook_read(hook: Webhook) -> WebhookRead:

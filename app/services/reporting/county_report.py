@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db.filters import in_regions
-from app.db.models import Benefit, OutboxEvent
+from app.db.reporting import county
 from app.domain.enums import Channel, Role
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
@@ -54,14 +52,7 @@ class Report:
 async def build_report(
     session: AsyncSession, policies: PolicyBook, prefix: str, on: date
 ) -> Report:
-    counties = list(
-        await session.scalars(
-            select(Benefit.agency_code)
-            .distinct()
-            .where(in_regions(Benefit.agency_code, [prefix]))
-            .order_by(Benefit.agency_code)
-        )
-    )
+    counties = await county.agency_codes(session, prefix)
     rows = [await stats(session, _REPORTER, policies, county, on) for county in counties]
     channels: Counter[Channel] = Counter()
     for row in rows:
@@ -73,19 +64,9 @@ async def _suspensions_by_month(
     session: AsyncSession, prefix: str, on: date
 ) -> list[tuple[str, int]]:
     first = Month.of(on) - 11
-    events = await session.execute(
-        select(OutboxEvent.payload["on"].as_string(), func.count())
-        .where(
-            OutboxEvent.event_type == "suspended",
-            in_regions(OutboxEvent.agency_code, [prefix]),
-        )
-        # By position: PostgreSQL would not match a repeated JSON path with a new parameter.
-        .group_by(text("1"))
-    )
     per_month: Counter[str] = Counter()
-    for day, count in events:
-        if day:
-            per_month[day[:7]] += count
+    for day, count in (await county.suspensions_by_day(session, prefix)).items():
+        per_month[day[:7]] += count
     return [(str(first + i), per_month[str(first + i)]) for i in range(12)]
 
 

@@ -8,8 +8,6 @@ page by cursor or stream as NDJSON, a fresh session per chunk, in constant memor
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -17,23 +15,18 @@ from datetime import date
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import (
-    select,
-    text,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.access import FULL_PHONE_LISTING_ROLES
 from app.auth import Principal
+from app.db import regions
 from app.db.engine import SessionMaker
 from app.db.facts import load_facts
-from app.db.filters import in_regions
+from app.db.keyset import decode_ids, encode_ids
 from app.db.models import Benefit, Recipient
 from app.domain.eligibility import Eligibility
 from app.domain.policy import Policy, PolicyBook
-from app.domain.progress import Standing, standing_of
-from app.domain.reasons import LACK_OF_CERTIFICATION
+from app.domain.progress import Standing, standing_of, wants_reminder
 from app.errors import Unprocessable
 from app.protection import IdProtector
 from app.schemas.common import Page
@@ -67,9 +60,7 @@ class Judged:
     def wants_reminder(self) -> bool:
         """Due soon, or suspended for want of what a certification (or the step after a late
         one) gives; not suspensions a certification cannot lift (suspicion, imprisonment)."""
-        return self.standing is Standing.DUE or (
-            self.standing is Standing.SUSPENDED and self.answer.reason in LACK_OF_CERTIFICATION
-        )
+        return wants_reminder(self.standing, self.answer.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +84,7 @@ class Listing(Generic[T]):
     async def page(self, session: AsyncSession, limit: int, cursor: str | None) -> Page[T]:
         """Items in (recipient, benefit) order; fewer than ``limit`` when the scan bound is hit
         first, so follow next_cursor until it is null."""
-        start = None if cursor is None else decode_cursor(cursor)
+        start = None if cursor is None else decode_ids(cursor)
         after, inclusive = (None, False) if start is None else (start[0], True)
         items: list[T] = []
         scanned = 0
@@ -105,11 +96,11 @@ class Listing(Generic[T]):
             for entry, item in await self.pick(session, judged):
                 items.append(item)
                 if len(items) == limit:
-                    return Page(items=items, next_cursor=encode_cursor(*entry.key))
+                    return Page(items=items, next_cursor=encode_ids(*entry.key))
             after, inclusive, scanned = ids[-1], False, scanned + len(ids)
             session.expunge_all()  # read-only: keep memory flat over a long scan
         assert after is not None
-        return Page(items=items, next_cursor=encode_cursor(after, _AFTER_ALL))
+        return Page(items=items, next_cursor=encode_ids(after, _AFTER_ALL))
 
     async def stream(self, sessions: SessionMaker) -> AsyncIterator[bytes]:
         after = None
@@ -190,20 +181,14 @@ async def recipient_ids(
     inclusive: bool = False,
 ) -> list[uuid.UUID]:
     """The next chunk of recipients with a benefit in the region (keyset on recipient id)."""
-    query = select(Benefit.recipient_id).distinct().where(in_regions(Benefit.agency_code, [prefix]))
-    if after is not None:
-        query = query.where(
-            Benefit.recipient_id >= after if inclusive else Benefit.recipient_id > after
-        )
-    rows = await session.scalars(query.order_by(Benefit.recipient_id).limit(RECIPIENTS_PER_CHUNK))
-    return list(rows)
+    return await regions.recipient_ids(
+        session, prefix, after, RECIPIENTS_PER_CHUNK, inclusive=inclusive
+    )
 
 
 async def judge(session: AsyncSession, scan: Scan, ids: Sequence[uuid.UUID]) -> list[Judged]:
     """The engine's answer for every benefit in the region of these recipients."""
-    recipients = await session.scalars(
-        select(Recipient).where(Recipient.id.in_(ids)).options(selectinload(Recipient.benefits))
-    )
+    recipients = await regions.recipients_with_benefits(session, ids)
     book = await load_facts(session, ids)
     judged = [
         Judged(
@@ -214,28 +199,3 @@ async def judge(session: AsyncSession, scan: Scan, ids: Sequence[uuid.UUID]) -> 
         if benefit.agency_code.startswith(scan.prefix)
     ]
     return sorted(judged, key=lambda j: j.key)
-
-
-def encode_cursor(recipient_id: uuid.UUID, benefit_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{recipient_id}|{benefit_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[uuid.UUID, uuid.UUID]:
-    try:
-        recipient, benefit = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return uuid.UUID(recipient), uuid.UUID(benefit)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Unprocessable(
-            "the cursor is not one this service issued", code="invalid_cursor"
-        ) from None
-
-
-# --- statistics -----------------------------------------------------------------------------
-
-
-async def custom_plans(session: AsyncSession) -> None:
-    """Plan each region aggregate for its own bounds. After five runs of a prepared statement
-    PostgreSQL may switch to a generic plan, which cannot see that a region holds a million
-    benefits: measured on the benchmark, by_channel took 13.3 s instead of 1.8 s."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import CalendarDay, CalendarSchedule
+from app.db.locks import advisory_xact_lock
+from app.db.suspension import calendar as stored
 from app.domain.working_days import (
     Deadline,
     Schedule,
@@ -59,14 +59,8 @@ class YearStatus:
 
 async def working_calendar(session: AsyncSession, years: Iterable[int]) -> WorkingCalendar:
     """The arrangements of those of ``years`` that have one."""
-    wanted = list(years)
-    scheduled = await session.scalars(
-        select(CalendarSchedule.year).where(CalendarSchedule.year.in_(wanted)).distinct()
-    )
-    rows = await session.execute(
-        select(CalendarDay.day, CalendarDay.kind).where(CalendarDay.year.in_(wanted))
-    )
-    return WorkingCalendar(frozenset(scheduled), {day: kind for day, kind in rows})
+    scheduled, days = await stored.days_of(session, years)
+    return WorkingCalendar(scheduled, days)
 
 
 async def count_deadline(session: AsyncSession, event_day: date, working_days: int) -> Deadline:
@@ -84,49 +78,29 @@ async def load_schedule(
     now: datetime,
 ) -> LoadResult:
     """Make ``schedule`` the year's newest version, unless it already is (same days)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key, :year)"),
-            {"key": _LOCK_KEY, "year": schedule.year},
-        )
-    latest = await session.scalar(
-        select(CalendarSchedule)
-        .where(CalendarSchedule.year == schedule.year)
-        .order_by(CalendarSchedule.version.desc())
-        .limit(1)
-    )
+    await advisory_xact_lock(session, _LOCK_KEY, schedule.year)
+    latest = await stored.newest_schedule(session, schedule.year)
     digest = schedule.digest()
     if latest is not None and latest.digest == digest:
         return LoadResult(schedule.year, latest.version, changed=False)
     version = 1 if latest is None else latest.version + 1
-    session.add(
-        CalendarSchedule(
-            year=schedule.year,
-            version=version,
-            source=source,
-            loaded_by=loaded_by,
-            loaded_at=now,
-            digest=digest,
-        )
+    await stored.add_version(
+        session,
+        schedule.year,
+        version,
+        schedule.kinds(),
+        source=source,
+        loaded_by=loaded_by,
+        loaded_at=now,
+        digest=digest,
     )
-    await session.flush()
-    await session.execute(delete(CalendarDay).where(CalendarDay.year == schedule.year))
-    kinds = schedule.kinds()
-    if kinds:
-        await session.execute(
-            insert(CalendarDay),
-            [
-                {"day": day, "year": schedule.year, "version": version, "kind": kind}
-                for day, kind in kinds.items()
-            ],
-        )
     return LoadResult(schedule.year, version, changed=True)
 
 
 async def coverage(session: AsyncSession, on: date) -> Coverage:
     """How far from ``on`` the official arrangements reach, and how many of the next
     LOOKAHEAD_DAYS days lie in a year without one."""
-    years = sorted(set(await session.scalars(select(CalendarSchedule.year).distinct())))
+    years = await stored.scheduled_years(session)
     calendar = WorkingCalendar(frozenset(years))
     return Coverage(
         on=on,
@@ -138,25 +112,7 @@ async def coverage(session: AsyncSession, on: date) -> Coverage:
 
 async def year_statuses(session: AsyncSession) -> list[YearStatus]:
     """The newest version of every loaded year, with how many days it names."""
-    newest = (
-        select(CalendarSchedule.year, func.max(CalendarSchedule.version).label("version"))
-        .group_by(CalendarSchedule.year)
-        .subquery()
-    )
-    counts = (
-        select(CalendarDay.year, func.count().label("days")).group_by(CalendarDay.year).subquery()
-    )
-    rows = await session.execute(
-        select(CalendarSchedule, func.coalesce(counts.c.days, 0))
-        .join(
-            newest,
-            (newest.c.year == CalendarSchedule.year)
-            & (newest.c.version == CalendarSchedule.version),
-        )
-        .outerjoin(counts, counts.c.year == CalendarSchedule.year)
-        .order_by(CalendarSchedule.year)
-    )
     return [
         YearStatus(row.year, row.version, row.source, row.loaded_by, row.loaded_at, days)
-        for row, days in rows
+        for row, days in await stored.newest_versions(session)
     ]

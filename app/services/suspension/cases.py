@@ -7,17 +7,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.auth import Principal
 from app.db import locks
 from app.db.base import new_id
-from app.db.filters import in_regions
-from app.db.keyset import Keyset
 from app.db.models import CaseContact, Recipient, VerificationCase
-from app.db.upsert import insert_for
+from app.db.suspension import cases as stored
 from app.domain.enums import Role
 from app.domain.event_dates import ImplausibleDate, check_finding_date
 from app.errors import Conflict, NotFound, Unprocessable
@@ -32,9 +28,6 @@ from app.services.accounts import audit
 from app.services.eligibility.policies import today
 from app.services.recipients.registration import get_recipient
 from app.services.suspension import decisions
-
-# Cases are listed in the order they were opened.
-_OLDEST_FIRST = Keyset(VerificationCase.opened_at, VerificationCase.id)
 
 
 async def open_case(
@@ -55,9 +48,9 @@ async def open_case(
         (b.agency_code for b in recipient.benefits if benefit_id in (None, b.id)),
         recipient.benefits[0].agency_code,
     )
-    inserted: uuid.UUID | None = await session.scalar(
-        insert_for(session, VerificationCase)
-        .values(
+    return await stored.open_once(
+        session,
+        VerificationCase(
             id=new_id(),
             recipient_id=recipient.id,
             benefit_id=benefit_id,
@@ -70,17 +63,8 @@ async def open_case(
             opened_on=opened_on,
             opened_at=opened_at,
             documents=[],
-        )
-        .on_conflict_do_nothing()
-        .returning(VerificationCase.id)
+        ),
     )
-    if inserted is not None:
-        return inserted, True
-    existing = await session.scalar(
-        select(VerificationCase.id).where(VerificationCase.dedupe_key == dedupe_key)
-    )
-    assert existing is not None
-    return existing, False
 
 
 async def list_cases(
@@ -92,25 +76,14 @@ async def list_cases(
     cursor: str | None,
 ) -> Page[CaseRead]:
     prefixes = _visible_prefixes(principal, agency_code)
-    query = select(VerificationCase).options(selectinload(VerificationCase.contacts))
-    if prefixes is not None:
-        query = query.where(in_regions(VerificationCase.agency_code, prefixes))
-    if status is not None:
-        query = query.where(VerificationCase.status == status)
-    rows = list(await session.scalars(_OLDEST_FIRST.query(query, limit, cursor)))
-    page, next_cursor = _OLDEST_FIRST.cut(rows, limit)
+    page, next_cursor = await stored.page(session, prefixes, status, limit, cursor)
     return Page(items=[to_case_read(row) for row in page], next_cursor=next_cursor)
 
 
 async def get_case(
     session: AsyncSession, principal: Principal, case_id: uuid.UUID
 ) -> VerificationCase:
-    case = await session.scalar(
-        select(VerificationCase)
-        .where(VerificationCase.id == case_id)
-        .options(selectinload(VerificationCase.contacts))
-        .execution_options(populate_existing=True)
-    )
+    case = await stored.with_contacts(session, case_id)
     if case is None:
         raise NotFound("no such verification case")
     principal.require_region([case.agency_code])

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
 
-from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Benefit, StopReport
+from app.db.suspension import stops as stored
 from app.domain.events import StopReason, ends
 from app.domain.policy import PolicyBook
-from app.domain.working_days import DeadlineBasis
 from app.errors import AppError, NotFound, Unprocessable
 from app.services.eligibility.policies import today
 from app.services.suspension.calendar import count_deadline
@@ -55,39 +53,27 @@ async def recount_deadlines(
     """Count again the provisional deadlines (and, with ``year``, every deadline whose count ran
     through that year, for a corrected arrangement), with their late flags; returns how many
     changed."""
-    condition = StopReport.calendar == DeadlineBasis.PROVISIONAL.value
-    if year is not None:
-        condition = or_(
-            condition,
-            (StopReport.occurred_on < date(year + 1, 1, 1))
-            & (StopReport.deadline >= date(year, 1, 1)),
-        )
     changed = 0
-    for report in list(await session.scalars(select(StopReport).where(condition))):
+    for report in await stored.to_recount(session, year):
         working_days = await _working_days_for(session, policies, report)
         if working_days is None:
             continue
         deadline = await count_deadline(session, report.occurred_on, working_days)
-        values = {
-            "deadline": deadline.day,
-            "late": today(report.recorded_at) > deadline.day,
-            "calendar": deadline.basis.value,
-        }
-        if (report.deadline, report.late, report.calendar) == tuple(values.values()):
+        late = today(report.recorded_at) > deadline.day
+        if (report.deadline, report.late, report.calendar) == (
+            deadline.day,
+            late,
+            deadline.basis.value,
+        ):
             continue
-        await session.execute(update(StopReport).where(StopReport.id == report.id).values(values))
+        await stored.set_deadline(session, report.id, deadline.day, late, deadline.basis)
         changed += 1
     return changed
 
 
 async def provisional_count(session: AsyncSession) -> int:
     """How many stop-report deadlines are still provisional."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(StopReport)
-        .where(StopReport.calendar == DeadlineBasis.PROVISIONAL.value)
-    )
-    return count or 0
+    return await stored.provisional_count(session)
 
 
 async def _working_days_for(
@@ -95,13 +81,9 @@ async def _working_days_for(
 ) -> int | None:
     """The deadline's length in the policy the report was counted under: that of the first
     benefit it concerns, as when it was recorded; None when that benefit is gone."""
-    benefits = await session.scalars(
-        select(Benefit)
-        .where(Benefit.recipient_id == report.recipient_id)
-        .order_by(Benefit.created_at)
-    )
+    benefits = await stored.benefits_of(session, report.recipient_id)
     try:
-        chosen = concerned_benefits(list(benefits), report.benefit_id, report.reason)
+        chosen = concerned_benefits(benefits, report.benefit_id, report.reason)
     except AppError:
         return None
     policy = policies.for_agency(chosen[0].agency_code, report.occurred_on)

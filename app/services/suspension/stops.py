@@ -6,23 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.db import locks
 from app.db.base import new_id
 from app.db.facts import load_facts
-from app.db.filters import in_regions
-from app.db.models import (
-    Benefit,
-    Certification,
-    Moratorium,
-    ResumptionStep,
-    StopReport,
-    VerificationCase,
-)
-from app.db.upsert import insert_for
+from app.db.models import Moratorium, ResumptionStep, StopReport
+from app.db.suspension import stops as stored
 from app.domain.enums import BenefitType, ResumptionMode, Role
 from app.domain.event_dates import ImplausibleDate, check_stop_date
 from app.domain.policy import PolicyBook
@@ -98,9 +89,9 @@ async def report_stop(
             session, recipient.id, body.reason, body.benefit_id, body.occurred_on
         )
 
-    report_id = await session.scalar(
-        insert_for(session, StopReport)
-        .values(
+    report_id = await stored.insert_once(
+        session,
+        StopReport(
             id=new_id(),
             recipient_id=recipient.id,
             benefit_id=body.benefit_id,
@@ -117,9 +108,7 @@ async def report_stop(
             request_digest=digest,
             client_id=principal.client_id,
             recorded_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(StopReport.id)
+        ),
     )
     if report_id is None:  # a twin request won the race
         existing = await _find(session, principal, body.source_ref)
@@ -146,7 +135,7 @@ async def report_stop(
             day,
             stop_report_id=report_id,
         )
-    report = await session.get_one(StopReport, report_id)
+    report = await stored.get(session, report_id)
     return await _read(session, principal, policies, report, now), True
 
 
@@ -235,10 +224,9 @@ async def create_moratorium(
 async def list_moratoria(
     session: AsyncSession, principal: Principal, agency_code: str | None
 ) -> list[MoratoriumRead]:
-    rows = await session.scalars(select(Moratorium).order_by(Moratorium.created_at))
     return [
         to_moratorium_read(row)
-        for row in rows
+        for row in await stored.moratoria(session)
         if agency_code is None
         or row.agency_code.startswith(agency_code)
         or agency_code.startswith(row.agency_code)
@@ -256,17 +244,8 @@ async def post_checks(
     """Benefits that came back after more than 12 months withheld (事后核查): found by asking
     the engine, on each certification's day since ``since``, whether it resumed a benefit."""
     principal.require_prefix(agency_code)
-    candidates = await session.execute(
-        select(Certification.recipient_id, Certification.id, Certification.occurred_at)
-        .join(Benefit, Benefit.recipient_id == Certification.recipient_id)
-        .where(
-            in_regions(Benefit.agency_code, [agency_code]),
-            Certification.counted.is_(True),
-            Certification.revoked_at.is_(None),
-            Certification.occurred_at >= datetime.combine(since, time(), SERVICE_TIMEZONE),
-        )
-        .distinct()
-        .order_by(Certification.occurred_at)
+    candidates = await stored.certified_since(
+        session, agency_code, datetime.combine(since, time(), SERVICE_TIMEZONE)
     )
     items: list[PostCheckItem] = []
     for recipient_id, certification_id, occurred_at in candidates:
@@ -293,11 +272,7 @@ async def post_checks(
 async def _find(
     session: AsyncSession, principal: Principal, source_ref: str | None
 ) -> StopReport | None:
-    return await session.scalar(
-        select(StopReport).where(
-            StopReport.client_id == principal.client_id, StopReport.source_ref == source_ref
-        )
-    )
+    return await stored.by_source_ref(session, principal.client_id, source_ref)
 
 
 async def _replay(
@@ -322,9 +297,7 @@ async def _read(
     report: StopReport,
     now: datetime,
 ) -> StopReportRead:
-    case_id = await session.scalar(
-        select(VerificationCase.id).where(VerificationCase.stop_report_id == report.id)
-    )
+    case_id = await stored.case_of(session, report.id)
     return StopReportRead(
         report_id=report.id,
         recipient_id=report.recipient_id,

@@ -12,16 +12,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
+from app.db import regions
 from app.db.base import utcnow
 from app.db.engine import SessionMaker
 from app.db.facts import load_facts
-from app.db.filters import in_regions
-from app.db.models import Benefit, BenefitState, Recipient
-from app.db.upsert import insert_for
+from app.db.models import BenefitState
+from app.db.suspension import states as stored
 from app.domain.eligibility import Eligibility
 from app.domain.enums import EligibilityStatus
 from app.domain.months import Month
@@ -51,12 +49,7 @@ async def sweep(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
-            query = select(Benefit.recipient_id).distinct().order_by(Benefit.recipient_id)
-            if agency_prefix is not None:
-                query = query.where(in_regions(Benefit.agency_code, [agency_prefix]))
-            if after is not None:
-                query = query.where(Benefit.recipient_id > after)
-            ids = list(await session.scalars(query.limit(CHUNK)))
+            ids = await regions.recipient_ids(session, agency_prefix, after, CHUNK)
             if not ids:
                 return summary
             after = ids[-1]
@@ -72,18 +65,9 @@ async def _sweep_chunk(
     summary: SweepSummary,
 ) -> None:
     now = utcnow()
-    recipients = await session.scalars(
-        select(Recipient).where(Recipient.id.in_(ids)).options(selectinload(Recipient.benefits))
-    )
+    recipients = await regions.recipients_with_benefits(session, ids)
     book = await load_facts(session, ids)
-    states = {
-        state.benefit_id: state
-        for state in await session.scalars(
-            select(BenefitState).where(
-                BenefitState.benefit_id.in_(select(Benefit.id).where(Benefit.recipient_id.in_(ids)))
-            )
-        )
-    }
+    states = await stored.states_of(session, ids)
     for recipient in recipients:
         for benefit, policy, answer in evaluate_recipient(recipient, book, policies, on):
             if agency_prefix is not None and not benefit.agency_code.startswith(agency_prefix):
@@ -164,16 +148,14 @@ async def _record_state(
     lead_months: int,
     now: datetime,
 ) -> None:
-    values = {
-        "status": answer.status.value,
-        "reason": str(answer.reason),
-        "payable": answer.payable,
-        "valid_through": answer.valid_through,
-        "standing": standing_of(answer, on, lead_months).value,
-        "swept_on": on,
-        "updated_at": now,
-    }
-    statement = insert_for(session, BenefitState).values(benefit_id=benefit_id, **values)
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=[BenefitState.benefit_id], set_=values)
+    await stored.save_state(
+        session,
+        benefit_id,
+        status=answer.status.value,
+        reason=str(answer.reason),
+        payable=answer.payable,
+        valid_through=answer.valid_through,
+        standing=standing_of(answer, on, lead_months).value,
+        swept_on=on,
+        updated_at=now,
     )
