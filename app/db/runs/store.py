@@ -11,6 +11,7 @@ from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import new_id, utcnow
+from app.db.keyset import next_chunk
 from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
 from app.db.run_claims import COMPUTING
 from app.db.upsert import insert_for
@@ -90,14 +91,8 @@ async def page_after(
     session: AsyncSession, run_id: uuid.UUID, after: int
 ) -> tuple[int, bytes] | None:
     """The run's first stored page numbered above ``after``: its number and NDJSON bytes."""
-    found = (
-        await session.execute(
-            select(PaymentRunPage.page, PaymentRunPage.body)
-            .where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > after)
-            .order_by(PaymentRunPage.page)
-            .limit(1)
-        )
-    ).first()
+    query = select(PaymentRunPage.page, PaymentRunPage.body).where(PaymentRunPage.run_id == run_id)
+    found = (await session.execute(next_chunk(query, PaymentRunPage.page, after, 1))).first()
     return None if found is None else (found.page, found.body)
 
 
@@ -105,15 +100,6 @@ async def items_after(
     session: AsyncSession, run_id: uuid.UUID, after: int, limit: int
 ) -> Sequence[RowMapping]:
     """Up to ``limit`` stored items of the run numbered above ``after``, in order, as rows."""
-    return (
-        (
-            await session.execute(
-                select(PaymentRunItem.__table__)
-                .where(PaymentRunItem.run_id == run_id, PaymentRunItem.seq > after)
-                .order_by(PaymentRunItem.seq)
-                .limit(limit)
-            )
-        )
-        .mappings()
-        .all()
-    )
+    query = select(PaymentRunItem.__table__).where(PaymentRunItem.run_id == run_id)
+    chunk = next_chunk(query, PaymentRunItem.seq, after, limit)
+    return (await session.execute(chunk)).mappings().all()
