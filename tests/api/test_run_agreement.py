@@ -29,8 +29,8 @@ from sqlalchemy.orm import selectinload
 from app.db.engine import create_sessionmaker
 from app.db.facts import benefit_facts, load_facts, recipient_facts
 from app.db.models import PaymentRun, PaymentRunPage, Recipient
-from app.db.run_claims import RunClaim
 from app.db.runs import postgresql as run_pg
+from app.db.runs.claims import RunClaim
 from app.db.runs.rows import Scope
 from app.domain.eligibility import evaluate_eligibility
 from app.domain.enums import Role

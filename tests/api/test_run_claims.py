@@ -1,7 +1,7 @@
 """One computation per payment run, fenced writes, and a seal that proves the run whole.
 
 Issue 15 found runs served as `completed` with a third of their items missing after racing
-restarts. These tests pin each guarantee of app/db/run_claims.py on both databases: of
+restarts. These tests pin each guarantee of app/db/runs/claims.py on both databases: of
 concurrent requests for a stalled run exactly one takes it over; a computation that lost its
 claim writes nothing; `completed` is set only by a transaction that proves every item stored;
 `failed` and `completed` are final. The same with real processes killed or frozen mid-run is in
@@ -22,10 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from app.db import run_claims
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
-from app.db.run_claims import ClaimLost, RunClaim, RunIncomplete
+from app.db.runs import claims as run_claims
+from app.db.runs.claims import ClaimLost, RunClaim, RunIncomplete
 from app.db.runs.portable import write_page
 from app.domain.enums import Role
 from tests.conftest import Api, Database, _asyncpg_dsn

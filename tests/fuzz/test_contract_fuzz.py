@@ -46,7 +46,7 @@ ROLES: list[tuple[Role, tuple[str, ...]]] = [
 ]
 
 # Valid months now reach a payment run, which claims its work in transactions of its own
-# (app/db/run_claims.py) that SQLite cannot begin while the test's outer transaction holds the
+# (app/db/runs/claims.py) that SQLite cannot begin while the test's outer transaction holds the
 # write lock; on SQLite runs are tested with a committed database (tests/api/test_payments_api.py).
 NOT_ON_SQLITE = frozenset({"post_payment_run_v1_payment_runs_post"})
 

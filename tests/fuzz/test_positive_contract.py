@@ -42,7 +42,7 @@ SCHEMA_CODES = frozenset(
 )
 REGIONS = {Role.COUNTY: ("1404",), Role.DATA_EXCHANGE: ("14",)}
 OTHER_ROLES = (Role.COUNTY, Role.MOBILE, Role.PAYMENT, Role.DATA_EXCHANGE)
-# A payment run claims its work in transactions of its own (app/db/run_claims.py), which
+# A payment run claims its work in transactions of its own (app/db/runs/claims.py), which
 # SQLite cannot begin while the test's outer transaction holds the write lock: on SQLite the
 # run is tested with a committed database (tests/api/test_payments_api.py), not here.
 NOT_ON_SQLITE = frozenset({"post_payment_run_v1_payment_runs_post"})

@@ -10,7 +10,7 @@ kind, columns only.
 
 Writing: each chunk in its own short transaction on another connection: its page (the NDJSON
 bytes served and hashed), the same items as typed rows for audit queries, and the run's
-heartbeat, fenced by the computation's claim (app/db/run_claims.py).
+heartbeat, fenced by the computation's claim (app/db/runs/claims.py).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from app.db.models import (
     StopReport,
     VerificationCase,
 )
-from app.db.run_claims import RunClaim, fence
 from app.db.runs import ledger as run_ledger
+from app.db.runs.claims import RunClaim, fence
 from app.db.runs.rows import (
     ITEM_COLUMNS,
     BenefitRow,

@@ -21,8 +21,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.facts import registry_fact
-from app.db.run_claims import RunClaim, fence_raw
 from app.db.runs import ledger as run_ledger
+from app.db.runs.claims import RunClaim, fence_raw
 from app.db.runs.rows import ITEM_COLUMNS, BenefitRow, CertificationRow, Chunk, ItemRecord, Scope
 from app.db.runs.source import FanOut, RunPage
 from app.domain.enums import BenefitType, ResumptionMode

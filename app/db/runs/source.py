@@ -1,7 +1,7 @@
 """How a payment run reads its input and stores its items, whatever the database: a
 `RunSource` opens a `RunReading` on one consistent state of the database, which yields the
 run's pages of whole recipients with their facts and stores each decided page, fenced by the
-computation's claim (app/db/run_claims.py). `app.db.runs.run_source` picks the
+computation's claim (app/db/runs/claims.py). `app.db.runs.run_source` picks the
 implementation for the engine, once; services never ask which database they run on."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from app.db.run_claims import RunClaim
+from app.db.runs.claims import RunClaim
 from app.db.runs.ledger import PriorRuns
 from app.db.runs.rows import Chunk, ItemRecord, Scope
 from app.domain.events import MoratoriumFact

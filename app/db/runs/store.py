@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import new_id, utcnow
 from app.db.keyset import next_chunk
 from app.db.models import PaymentRun, PaymentRunItem, PaymentRunPage
-from app.db.run_claims import COMPUTING
+from app.db.runs.claims import COMPUTING
 from app.db.upsert import insert_for
 
 

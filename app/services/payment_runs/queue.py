@@ -17,11 +17,11 @@ import logging
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from app.db import run_claims
 from app.db.base import utcnow
 from app.db.engine import SessionMaker
-from app.db.run_claims import RunClaim
+from app.db.runs import claims as run_claims
 from app.db.runs import store as run_store
+from app.db.runs.claims import RunClaim
 from app.db.runs.source import RunSource
 from app.domain.policy import PolicyBook
 from app.services.accounts import audit

@@ -12,7 +12,7 @@ NDJSON line that is stored in a page, hashed into the run's digest and served as
 (compute.py decides; app/db/runs/ reads and writes).
 
 One computation at a time holds a run's claim, and every write it makes is fenced by it
-(app/db/run_claims.py): a run whose process died is taken over by exactly one later request,
+(app/db/runs/claims.py): a run whose process died is taken over by exactly one later request,
 and it is completed only in the transaction that proves every item stored.
 """
 
@@ -30,11 +30,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db import run_claims
 from app.db.engine import SessionMaker
 from app.db.models import PaymentRun
-from app.db.run_claims import RunClaim, RunIncomplete
+from app.db.runs import claims as run_claims
 from app.db.runs import store as run_store
+from app.db.runs.claims import RunClaim, RunIncomplete
 from app.db.runs.rows import ITEM_FIELDS, Scope
 from app.db.runs.source import RunSource
 from app.domain.months import Month

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import asyncpg
 
-from app.db.run_claims import ClaimLost, RunClaim
+from app.db.runs.claims import ClaimLost, RunClaim
 from app.db.runs.postgresql import RunInput, Span, begin_snapshot, read_span, store_span
 from app.db.runs.source import FanOut
 from app.domain.policy import PolicyBook
