@@ -33,8 +33,8 @@ from typing import Any
 
 import orjson
 
+from app.db.ceiling import ROW_QUERY
 from app.db.read_pool import ReadPool, create_read_pool
-from app.routers.ceiling import ROW_QUERY
 from app.settings import Settings, get_settings
 from bench import harness
 

@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import ensure_sqlite_folder
 from app.settings import Settings
@@ -50,6 +50,15 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
     assert head is not None, "no migrations found"
     return head
+
+
+async def database_revision(engine: AsyncEngine) -> str | None:
+    """The migration the database is at, read on a read-only connection after a ``SELECT 1``
+    (which fails, as an exception, when the database does not answer)."""
+    async with engine.connect() as connection:
+        await connection.execution_options(read_only=True)
+        await connection.execute(text("SELECT 1"))
+        return await current_revision(connection)
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:

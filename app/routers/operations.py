@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.migrate import current_revision, head_revision
+from app.db.migrate import database_revision, head_revision
 from app.deps import NowDep
 from app.services.eligibility.policies import today
 from app.services.suspension import calendar
@@ -65,10 +64,7 @@ async def readyz(request: Request, now: NowDep) -> JSONResponse:
     revision: str | None = None
     try:
         async with asyncio.timeout(request.state.settings.db_connect_timeout_seconds):
-            async with request.state.engine.connect() as connection:
-                await connection.execution_options(read_only=True)
-                await connection.execute(text("SELECT 1"))
-                revision = await current_revision(connection)
+            revision = await database_revision(request.state.engine)
         database = "ok"
     except Exception:  # any failure to reach the database means "not ready", never a 500
         database = "unreachable"
