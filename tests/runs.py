@@ -9,6 +9,7 @@ import pytest
 
 from app.db.engine import create_sessionmaker
 from app.db.runs import run_source
+from app.db.runs.source import RunSource
 from app.domain.policy import load_policies
 from app.services.payment_runs import runs
 from app.services.payment_runs.queue import work_once
@@ -31,5 +32,12 @@ async def compute_waiting_runs(database: Database, processes: int = 2) -> int:
     options = dataclasses.replace(
         runs.RunOptions.of(database.settings, worker=True), processes=processes
     )
-    sessions, source = create_sessionmaker(database.engine), run_source(database.engine)
-    return await work_once(sessions, source, load_policies(), options)
+    return await work_once(
+        create_sessionmaker(database.engine), source_of(database), load_policies(), options
+    )
+
+
+def source_of(database: Database) -> RunSource:
+    """The run source the runtime builds for this database (behind PgBouncer, its decision
+    processes keep no prepared statements)."""
+    return run_source(database.engine, pooled=database.pooled)

@@ -21,7 +21,6 @@ from sqlalchemy import update
 
 from app.db.engine import create_sessionmaker
 from app.db.models import PaymentRun
-from app.db.runs import run_source
 from app.domain.policy import load_policies
 from app.services.payment_runs import runs
 from app.services.payment_runs.queue import claim_next, work_once
@@ -31,7 +30,7 @@ from app.settings import RunCompute
 from tests.api.test_run_claims import MONTH, _as_if_its_process_died, _population
 from tests.cli import certsvc
 from tests.conftest import Api, Database
-from tests.runs import compute_waiting_runs, leave_runs_to_workers
+from tests.runs import compute_waiting_runs, leave_runs_to_workers, source_of
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ async def test_the_api_records_the_run_and_a_worker_computes_it_as_the_api_would
     waiting = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
     assert (waiting["status"], waiting["items"]) == ("pending", 0)  # the API computed nothing
 
-    sessions, source = create_sessionmaker(database.engine), run_source(database.engine)
+    sessions, source = create_sessionmaker(database.engine), source_of(database)
     assert await work_once(sessions, source, load_policies(), in_workers) == 1
     assert await work_once(sessions, source, load_policies(), in_workers) == 0  # nothing waits now
     done = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
@@ -105,7 +104,7 @@ async def test_a_stalled_run_is_left_to_the_workers_and_one_takes_it_over(
     payment = await _population(committing_api)
     created = await payment.post("/v1/payment-runs", json=MONTH)
     run_id = uuid.UUID(created.json()["run_id"])
-    sessions, source = create_sessionmaker(database.engine), run_source(database.engine)
+    sessions, source = create_sessionmaker(database.engine), source_of(database)
     assert await work_once(sessions, source, load_policies(), in_workers) == 1
     before = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
     await _as_if_its_process_died(database, run_id)

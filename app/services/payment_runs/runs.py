@@ -78,7 +78,6 @@ class RunOptions:
 
     lease: timedelta = timedelta(seconds=300)
     span_benefits: int = 10_000
-    pooled: bool = False  # behind a transaction-mode pooler (settings.db_transaction_pooler)
     in_api: bool = True  # computed by the API process that accepted it, not by run workers
     processes: int = 1
 
@@ -88,7 +87,6 @@ class RunOptions:
         return cls(
             timedelta(seconds=settings.run_lease_seconds),
             settings.run_span_benefits,
-            settings.db_transaction_pooler,
             settings.run_compute is RunCompute.API,
             WORKERS if worker else 1,
         )
