@@ -14,9 +14,14 @@ from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.db.facts.portable import PortableFactSource, changed_registry_rows
+from app.db.facts.portable import (
+    PortableFactSource,
+    changed_registry_rows,
+    counted_certification_rows,
+)
 from app.db.facts.postgresql import PostgresFactSource, load_recipient_facts_pooled
 from app.db.facts.records import (
+    BENEFIT_COLUMNS,
     IN_CHUNK,
     BenefitRecord,
     BenefitRow,
@@ -26,17 +31,24 @@ from app.db.facts.records import (
     RecipientRecord,
     RecipientRow,
     benefit_facts,
+    benefit_record_of,
     case_fact,
+    case_fact_of,
     moratorium_fact,
+    moratorium_fact_of,
     recipient_facts,
     registry_fact,
     registry_facts,
+    step_fact,
+    step_fact_of,
     stop_fact,
+    stop_fact_of,
 )
 from app.db.facts.source import FactSource
 from app.db.read_pool import ReadPool
 
 __all__ = [
+    "BENEFIT_COLUMNS",
     "IN_CHUNK",
     "BenefitRecord",
     "BenefitRow",
@@ -47,17 +59,24 @@ __all__ = [
     "RecipientRecord",
     "RecipientRow",
     "benefit_facts",
+    "benefit_record_of",
     "case_fact",
+    "case_fact_of",
     "changed_registry_rows",
+    "counted_certification_rows",
     "fact_source",
     "load_facts",
     "load_recipient_facts",
     "load_recipient_facts_pooled",
     "moratorium_fact",
+    "moratorium_fact_of",
     "recipient_facts",
     "registry_fact",
     "registry_facts",
+    "step_fact",
+    "step_fact_of",
     "stop_fact",
+    "stop_fact_of",
 ]
 
 _PORTABLE = PortableFactSource()
