@@ -4,7 +4,8 @@ through here, so they cannot see different facts.
 
 `fact_source` is the one place that looks at the database's dialect: PostgreSQL reads through
 its own statements (`postgresql`), any other database through SQLAlchemy (`portable`); both
-implement `FactSource` (`source`) and give the same `FactBook` (`records`).
+implement `FactSource` (`source`) and give the same `FactBook` (`records`), their events
+converted alike (`convert`, which the payment runs' readers use too).
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.db.facts.convert import (
+    case_fact,
+    case_fact_of,
+    moratorium_fact,
+    moratorium_fact_of,
+    step_fact,
+    step_fact_of,
+    stop_fact,
+    stop_fact_of,
+)
 from app.db.facts.portable import (
     PortableFactSource,
     changed_registry_rows,
@@ -27,22 +38,13 @@ from app.db.facts.records import (
     BenefitRow,
     FactBook,
     Facts,
-    MoratoriumRow,
     RecipientRecord,
     RecipientRow,
     benefit_facts,
     benefit_record_of,
-    case_fact,
-    case_fact_of,
-    moratorium_fact,
-    moratorium_fact_of,
     recipient_facts,
     registry_fact,
     registry_facts,
-    step_fact,
-    step_fact_of,
-    stop_fact,
-    stop_fact_of,
 )
 from app.db.facts.source import FactSource
 from app.db.read_pool import ReadPool
@@ -55,7 +57,6 @@ __all__ = [
     "FactBook",
     "FactSource",
     "Facts",
-    "MoratoriumRow",
     "RecipientRecord",
     "RecipientRow",
     "benefit_facts",

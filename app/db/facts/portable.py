@@ -13,17 +13,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db.facts.records import (
-    FactBook,
-    Facts,
-    RecipientRow,
-    case_fact,
-    chunks,
-    moratorium_fact,
-    registry_fact,
-    step_fact,
-    stop_fact,
-)
+from app.db.facts.convert import case_fact, moratorium_fact, step_fact, stop_fact
+from app.db.facts.records import FactBook, Facts, RecipientRow, chunks, registry_fact
 from app.db.models import (
     Certification,
     Moratorium,

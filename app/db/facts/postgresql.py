@@ -12,18 +12,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db.facts.convert import case_fact_of, moratorium_fact_of, step_fact_of, stop_fact_of
 from app.db.facts.records import (
     FactBook,
     Facts,
     RecipientRecord,
     RecipientRow,
     benefit_record_of,
-    case_fact_of,
     chunks,
-    moratorium_fact_of,
     registry_facts,
-    step_fact_of,
-    stop_fact_of,
 )
 from app.db.read_pool import CONNECTION_LOST, ReadPool
 from app.domain.eligibility import CertificationFact

@@ -1,6 +1,7 @@
 """What the facts are, however they were read: one recipient's `Facts`, the `FactBook` of many,
-the shapes of the recipient and benefit rows the answer paths read, and the conversions from
-stored rows to the engine's facts (`app.domain.eligibility`, `app.domain.events`)."""
+the shapes of the recipient and benefit rows the answer paths read, and the conversions of
+recipients, benefits and registry values to the engine's facts (`app.domain.eligibility`,
+`app.domain.events`); those of events are in `app.db.facts.convert`."""
 
 from __future__ import annotations
 
@@ -10,20 +11,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, Protocol
 
-import orjson
-
 from app.db.models import Benefit
 from app.domain.eligibility import BenefitFacts, CertificationFact, RecipientFacts
-from app.domain.enums import BenefitType, Residence, ResumptionMode
+from app.domain.enums import BenefitType, Residence
 from app.domain.events import (
     CaseFact,
-    CaseOutcome,
     LifeEvents,
     MoratoriumFact,
     RegistryFact,
     ResumptionStepFact,
     StopEventFact,
-    StopReason,
 )
 
 # Bound parameters per IN list: well under PostgreSQL's and SQLite's limits.
@@ -145,72 +142,6 @@ class RecipientRecord:
     benefits: tuple[BenefitRecord, ...]
 
 
-class MoratoriumRow(Protocol):
-    """A `Moratorium` entity, or a row of its columns (payment runs read with Core)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def agency_code(self) -> str: ...
-    @property
-    def benefit_types(self) -> list[str]: ...
-    @property
-    def starts_on(self) -> date: ...
-    @property
-    def ends_on(self) -> date: ...
-    @property
-    def created_at(self) -> datetime: ...
-
-
-class StopRow(Protocol):
-    """A `StopReport` entity, or a row of its columns (payment runs read with Core)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def reason(self) -> StopReason: ...
-    @property
-    def benefit_id(self) -> uuid.UUID | None: ...
-    @property
-    def occurred_on(self) -> date: ...
-    @property
-    def recorded_at(self) -> datetime: ...
-    @property
-    def suspected(self) -> bool: ...
-    @property
-    def documents(self) -> list[str]: ...
-
-
-class CaseRow(Protocol):
-    """A `VerificationCase` entity, or a row of its columns."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def benefit_id(self) -> uuid.UUID | None: ...
-    @property
-    def stop_report_id(self) -> uuid.UUID | None: ...
-    @property
-    def opened_at(self) -> datetime: ...
-    @property
-    def outcome(self) -> CaseOutcome | None: ...
-    @property
-    def effective_on(self) -> date | None: ...
-    @property
-    def resolved_at(self) -> datetime | None: ...
-
-
-class StepRow(Protocol):
-    """A `ResumptionStep` entity, or a row of its columns."""
-
-    @property
-    def kind(self) -> ResumptionMode: ...
-    @property
-    def completed_on(self) -> date: ...
-    @property
-    def recorded_at(self) -> datetime: ...
-
-
 def chunks(items: list[Any]) -> Iterator[list[Any]]:
     """``items`` in slices of `IN_CHUNK`, one IN list each."""
     for start in range(0, len(items), IN_CHUNK):
@@ -234,45 +165,6 @@ def recipient_facts(recipient: RecipientRow) -> RecipientFacts:
     )
 
 
-def stop_fact(row: StopRow) -> StopEventFact:
-    return StopEventFact(
-        event_id=str(row.id),
-        reason=row.reason,
-        benefit_id=None if row.benefit_id is None else str(row.benefit_id),
-        occurred_on=row.occurred_on,
-        recorded_at=row.recorded_at,
-        suspected=row.suspected,
-        has_documents=bool(row.documents),
-    )
-
-
-def case_fact(row: CaseRow) -> CaseFact:
-    return CaseFact(
-        case_id=str(row.id),
-        benefit_id=None if row.benefit_id is None else str(row.benefit_id),
-        stop_event_id=None if row.stop_report_id is None else str(row.stop_report_id),
-        opened_at=row.opened_at,
-        outcome=row.outcome,
-        effective_on=row.effective_on,
-        resolved_at=row.resolved_at,
-    )
-
-
-def step_fact(row: StepRow) -> ResumptionStepFact:
-    return ResumptionStepFact(kind=row.kind, on=row.completed_on, recorded_at=row.recorded_at)
-
-
-def moratorium_fact(row: MoratoriumRow) -> MoratoriumFact:
-    return MoratoriumFact(
-        moratorium_id=str(row.id),
-        agency_prefix=row.agency_code,
-        benefit_types=frozenset(BenefitType(value) for value in row.benefit_types),
-        starts_on=row.starts_on,
-        ends_on=row.ends_on,
-        created_at=row.created_at,
-    )
-
-
 def registry_fact(
     benefit_id: uuid.UUID | str | None,
     contacts: int | None,
@@ -289,56 +181,6 @@ def registry_fact(
 def registry_facts(rows: Iterable[Any]) -> list[RegistryFact]:
     """Rows of (benefit_id, emergency_contacts, funeral_subsidy_area, valid_from, recorded_at)."""
     return [registry_fact(*row) for row in rows]
-
-
-# --- PostgreSQL's records -------------------------------------------------------------------
-# The same conversions for the plain records asyncpg returns (ids as UUIDs or as text, enums
-# and JSON as text), columns by position: the eligibility statements' record arrays
-# (app/db/facts/postgresql.py) and a payment run's rows (app/db/runs/postgresql.py), which read
-# the same columns in the same order, with anything else after them.
-
-
-def stop_fact_of(s: Sequence[Any]) -> StopEventFact:
-    """(id, reason, benefit_id, occurred_on, recorded_at, suspected, documents as JSON text)"""
-    return StopEventFact(
-        event_id=str(s[0]),
-        reason=StopReason(s[1]),
-        benefit_id=None if s[2] is None else str(s[2]),
-        occurred_on=s[3],
-        recorded_at=s[4],
-        suspected=s[5],
-        has_documents=s[6] is not None and bool(orjson.loads(s[6])),
-    )
-
-
-def case_fact_of(v: Sequence[Any]) -> CaseFact:
-    """(id, benefit_id, stop_report_id, opened_at, outcome, effective_on, resolved_at)"""
-    return CaseFact(
-        case_id=str(v[0]),
-        benefit_id=None if v[1] is None else str(v[1]),
-        stop_event_id=None if v[2] is None else str(v[2]),
-        opened_at=v[3],
-        outcome=None if v[4] is None else CaseOutcome(v[4]),
-        effective_on=v[5],
-        resolved_at=v[6],
-    )
-
-
-def step_fact_of(p: Sequence[Any]) -> ResumptionStepFact:
-    """(kind, completed_on, recorded_at)"""
-    return ResumptionStepFact(kind=ResumptionMode(p[0]), on=p[1], recorded_at=p[2])
-
-
-def moratorium_fact_of(m: Sequence[Any]) -> MoratoriumFact:
-    """(id, agency_code, benefit_types as JSON text, starts_on, ends_on, created_at)"""
-    return MoratoriumFact(
-        moratorium_id=str(m[0]),
-        agency_prefix=m[1],
-        benefit_types=frozenset(BenefitType(value) for value in orjson.loads(m[2])),
-        starts_on=m[3],
-        ends_on=m[4],
-        created_at=m[5],
-    )
 
 
 def benefit_record_of(b: Sequence[Any]) -> BenefitRecord:
