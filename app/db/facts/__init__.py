@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.db.facts.convert import (
     case_fact,
     case_fact_of,
+    certification_fact,
     moratorium_fact,
     moratorium_fact_of,
     step_fact,
@@ -63,6 +64,7 @@ __all__ = [
     "benefit_record_of",
     "case_fact",
     "case_fact_of",
+    "certification_fact",
     "changed_registry_rows",
     "counted_certification_rows",
     "fact_source",

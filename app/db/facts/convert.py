@@ -1,16 +1,18 @@
-"""Stored events as the engine's facts (`app.domain.events`), the one conversion every reader
-uses: entities or Core rows by attribute (the ORM and SQLite's payment runs), asyncpg's plain
-records by position (PostgreSQL's answers and payment runs)."""
+"""Stored certifications and events as the engine's facts (`app.domain.eligibility`,
+`app.domain.events`), the one conversion every reader uses: entities or Core rows by attribute
+(the ORM and SQLite's payment runs), asyncpg's plain records by position (PostgreSQL's answers
+and payment runs)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import orjson
 from sqlalchemy import Row
 
-from app.db.models import Moratorium, ResumptionStep, StopReport, VerificationCase
+from app.db.models import Certification, Moratorium, ResumptionStep, StopReport, VerificationCase
+from app.domain.eligibility import CertificationFact
 from app.domain.enums import BenefitType, ResumptionMode
 from app.domain.events import (
     CaseFact,
@@ -21,11 +23,25 @@ from app.domain.events import (
     StopReason,
 )
 
+if TYPE_CHECKING:
+    from app.db.certifications.records import Stored
+
 E = TypeVar("E")
 
 # A stored row read by attribute: its entity (the ORM), or a Core row of the entity's columns
 # (SQLite's payment runs), whose attributes mypy checks against the entity's.
 EntityOrRow: TypeAlias = E | Row[*tuple[Any, ...]]
+
+
+def certification_fact(row: EntityOrRow[Certification] | Stored) -> CertificationFact:
+    return CertificationFact(
+        certification_id=str(row.id),
+        channel=row.channel,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        counted=row.counted,
+        revoked_at=row.revoked_at,
+    )
 
 
 def stop_fact(row: EntityOrRow[StopReport]) -> StopEventFact:

@@ -13,7 +13,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db.facts.convert import case_fact, moratorium_fact, step_fact, stop_fact
+from app.db.facts.convert import (
+    case_fact,
+    certification_fact,
+    moratorium_fact,
+    step_fact,
+    stop_fact,
+)
 from app.db.facts.records import FactBook, Facts, RecipientRow, chunks, registry_fact
 from app.db.models import (
     Certification,
@@ -25,7 +31,6 @@ from app.db.models import (
     VerificationCase,
 )
 from app.db.read_pool import ReadPool
-from app.domain.eligibility import CertificationFact
 from app.domain.enums import Channel
 
 
@@ -42,16 +47,7 @@ class PortableFactSource:
             for row in await session.execute(
                 counted_certification_rows(chunk).add_columns(Certification.counted)
             ):
-                facts[row.recipient_id].certifications.append(
-                    CertificationFact(
-                        certification_id=str(row.id),
-                        channel=row.channel,
-                        occurred_at=row.occurred_at,
-                        recorded_at=row.recorded_at,
-                        counted=row.counted,
-                        revoked_at=row.revoked_at,
-                    )
-                )
+                facts[row.recipient_id].certifications.append(certification_fact(row))
             for stop in await session.scalars(
                 select(StopReport).where(StopReport.recipient_id.in_(chunk))
             ):
