@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
-from app.routers.reporting import NDJSON, Accept, Cursor, Limit, OnQuery, listing_responses
+from app.routers.reporting import Accept, Cursor, Limit, OnQuery, listing_responses, served
 from app.routers.responses import problems
 from app.schemas.common import Page, RegionPrefix
 from app.schemas.home_visits import (
@@ -143,6 +143,4 @@ async def get_outreach(
     """Items as in reminders, for recipients aged 80 or over, with a disability benefit, with
     a failed self-service attempt in the last year, or without a phone; `why` says which."""
     listing = service.outreach(principal, protector, policies, agency_code, on or today(now))
-    if accept and NDJSON in accept:
-        return StreamingResponse(listing.stream(request.state.sessionmaker), media_type=NDJSON)
-    return await listing.page(session, limit, cursor)
+    return await served(listing, request, session, limit, cursor, accept)

@@ -4,10 +4,12 @@ reporting"; choices in docs/reporting.md)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
 from app.routers.responses import problems
@@ -23,6 +25,7 @@ OnQuery = Annotated[Day | None, Query(description="the day reported on; default 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[CursorText | None, Query()]
 Accept = Annotated[str | None, Header()]
+T = TypeVar("T", bound=BaseModel)
 
 
 def listing_responses(model: type[object]) -> dict[int | str, dict[str, object]]:
@@ -35,6 +38,21 @@ def listing_responses(model: type[object]) -> dict[int | str, dict[str, object]]
         },
         **problems(403, 422),
     }
+
+
+async def served(
+    listing: service.Listing[T],
+    request: Request,
+    session: AsyncSession,
+    limit: int,
+    cursor: str | None,
+    accept: str | None,
+) -> Page[T] | StreamingResponse:
+    """A page of ``listing``, or with `Accept: application/x-ndjson` every item, one per line
+    (`listing_responses`)."""
+    if accept and NDJSON in accept:
+        return StreamingResponse(listing.stream(request.state.sessionmaker), media_type=NDJSON)
+    return await listing.page(session, limit, cursor)
 
 
 @router.get(
@@ -60,9 +78,7 @@ async def get_reminders(
     certification; phones in full for the notice gateway (mobile) and admin, masked for
     counties. A page may hold fewer than `limit` items: follow `next_cursor` until null."""
     listing = service.reminders(principal, protector, policies, agency_code, on or today(now))
-    if accept and NDJSON in accept:
-        return StreamingResponse(listing.stream(request.state.sessionmaker), media_type=NDJSON)
-    return await listing.page(session, limit, cursor)
+    return await served(listing, request, session, limit, cursor, accept)
 
 
 @router.get(

@@ -25,6 +25,7 @@ from app.db import accounts, native
 from app.db.accounts import Entry
 from app.db.base import new_ids
 from app.db.certifications.records import Stored
+from app.db.facts import BENEFIT_COLUMNS
 from app.db.models import Benefit, Certification, Recipient
 from app.db.upsert import insert_for
 from app.domain.enums import CertificationResult, Channel
@@ -321,14 +322,7 @@ class _Orm:
                     Recipient.id,
                     Recipient.residence,
                     Recipient.emergency_contacts,
-                    Benefit.id,
-                    Benefit.benefit_type,
-                    Benefit.agency_code,
-                    Benefit.start_date,
-                    Benefit.approved,
-                    Benefit.external_ref,
-                    Benefit.funeral_subsidy_area,
-                    Benefit.created_at,
+                    *BENEFIT_COLUMNS,
                 )
                 .outerjoin(Benefit, Benefit.recipient_id == Recipient.id)
                 .where(Recipient.id.in_(list(ids)))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.facts.convert import certification_fact
 from app.db.keyset import Keyset
 from app.db.models import Certification
 from app.db.upsert import insert_for
@@ -65,14 +66,7 @@ class Stored:
 
     def fact(self) -> CertificationFact:
         """What the engine reads of it (`load_facts` reads the same columns)."""
-        return CertificationFact(
-            certification_id=str(self.id),
-            channel=self.channel,
-            occurred_at=self.occurred_at,
-            recorded_at=self.recorded_at,
-            counted=self.counted,
-            revoked_at=self.revoked_at,
-        )
+        return certification_fact(self)
 
 
 async def certification(session: AsyncSession, certification_id: uuid.UUID) -> Certification | None:

@@ -4,7 +4,8 @@ through here, so they cannot see different facts.
 
 `fact_source` is the one place that looks at the database's dialect: PostgreSQL reads through
 its own statements (`postgresql`), any other database through SQLAlchemy (`portable`); both
-implement `FactSource` (`source`) and give the same `FactBook` (`records`).
+implement `FactSource` (`source`) and give the same `FactBook` (`records`), their events
+converted alike (`convert`, which the payment runs' readers use too).
 """
 
 from __future__ import annotations
@@ -14,50 +15,71 @@ from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.db.facts.portable import PortableFactSource, changed_registry_rows
+from app.db.facts.convert import (
+    case_fact,
+    case_fact_of,
+    certification_fact,
+    moratorium_fact,
+    moratorium_fact_of,
+    step_fact,
+    step_fact_of,
+    stop_fact,
+    stop_fact_of,
+)
+from app.db.facts.portable import (
+    PortableFactSource,
+    changed_registry_rows,
+    counted_certification_rows,
+)
 from app.db.facts.postgresql import PostgresFactSource, load_recipient_facts_pooled
 from app.db.facts.records import (
+    BENEFIT_COLUMNS,
     IN_CHUNK,
     BenefitRecord,
     BenefitRow,
     FactBook,
     Facts,
-    MoratoriumRow,
     RecipientRecord,
     RecipientRow,
     benefit_facts,
-    case_fact,
-    moratorium_fact,
+    benefit_record_of,
     recipient_facts,
     registry_fact,
     registry_facts,
-    stop_fact,
 )
 from app.db.facts.source import FactSource
 from app.db.read_pool import ReadPool
 
 __all__ = [
+    "BENEFIT_COLUMNS",
     "IN_CHUNK",
     "BenefitRecord",
     "BenefitRow",
     "FactBook",
     "FactSource",
     "Facts",
-    "MoratoriumRow",
     "RecipientRecord",
     "RecipientRow",
     "benefit_facts",
+    "benefit_record_of",
     "case_fact",
+    "case_fact_of",
+    "certification_fact",
     "changed_registry_rows",
+    "counted_certification_rows",
     "fact_source",
     "load_facts",
     "load_recipient_facts",
     "load_recipient_facts_pooled",
     "moratorium_fact",
+    "moratorium_fact_of",
     "recipient_facts",
     "registry_fact",
     "registry_facts",
+    "step_fact",
+    "step_fact_of",
     "stop_fact",
+    "stop_fact_of",
 ]
 
 _PORTABLE = PortableFactSource()

@@ -13,16 +13,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db.facts.records import (
-    FactBook,
-    Facts,
-    RecipientRow,
+from app.db.facts.convert import (
     case_fact,
-    chunks,
+    certification_fact,
     moratorium_fact,
-    registry_fact,
+    step_fact,
     stop_fact,
 )
+from app.db.facts.records import FactBook, Facts, RecipientRow, chunks, registry_fact
 from app.db.models import (
     Certification,
     Moratorium,
@@ -33,8 +31,7 @@ from app.db.models import (
     VerificationCase,
 )
 from app.db.read_pool import ReadPool
-from app.domain.eligibility import CertificationFact
-from app.domain.events import ResumptionStepFact
+from app.domain.enums import Channel
 
 
 class PortableFactSource:
@@ -47,29 +44,10 @@ class PortableFactSource:
         registry history) plus one for the moratoria."""
         facts: dict[uuid.UUID, Facts] = defaultdict(Facts)
         for chunk in chunks(list(recipient_ids)):
-            # Columns, not entities: the evidence JSON is not needed to decide, and building
-            # ORM objects for it was half the cost of a payment run.
             for row in await session.execute(
-                select(
-                    Certification.recipient_id,
-                    Certification.id,
-                    Certification.channel,
-                    Certification.occurred_at,
-                    Certification.recorded_at,
-                    Certification.counted,
-                    Certification.revoked_at,
-                ).where(Certification.recipient_id.in_(chunk), Certification.counted.is_(True))
+                counted_certification_rows(chunk).add_columns(Certification.counted)
             ):
-                facts[row.recipient_id].certifications.append(
-                    CertificationFact(
-                        certification_id=str(row.id),
-                        channel=row.channel,
-                        occurred_at=row.occurred_at,
-                        recorded_at=row.recorded_at,
-                        counted=row.counted,
-                        revoked_at=row.revoked_at,
-                    )
-                )
+                facts[row.recipient_id].certifications.append(certification_fact(row))
             for stop in await session.scalars(
                 select(StopReport).where(StopReport.recipient_id.in_(chunk))
             ):
@@ -81,11 +59,7 @@ class PortableFactSource:
             for step in await session.scalars(
                 select(ResumptionStep).where(ResumptionStep.recipient_id.in_(chunk))
             ):
-                facts[step.recipient_id].steps.append(
-                    ResumptionStepFact(
-                        kind=step.kind, on=step.completed_on, recorded_at=step.recorded_at
-                    )
-                )
+                facts[step.recipient_id].steps.append(step_fact(step))
             for rid, bid, contacts, funeral, valid_from, recorded_at in await session.execute(
                 changed_registry_rows(chunk)
             ):
@@ -110,6 +84,22 @@ class PortableFactSource:
         if recipient is None:
             return None
         return recipient, await self.load_facts(session, [recipient.id])
+
+
+def counted_certification_rows(
+    recipient_ids: Sequence[uuid.UUID],
+) -> Select[uuid.UUID, uuid.UUID, Channel, datetime, datetime, datetime | None]:
+    """The counted certifications of ``recipient_ids``: (recipient_id, id, channel,
+    occurred_at, recorded_at, revoked_at). Columns, not entities: the evidence JSON is not
+    needed to decide, and building ORM objects for it was half the cost of a payment run."""
+    return select(
+        Certification.recipient_id,
+        Certification.id,
+        Certification.channel,
+        Certification.occurred_at,
+        Certification.recorded_at,
+        Certification.revoked_at,
+    ).where(Certification.recipient_id.in_(recipient_ids), Certification.counted.is_(True))
 
 
 def changed_registry_rows(

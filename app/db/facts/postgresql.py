@@ -10,29 +10,22 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db.facts.convert import case_fact_of, moratorium_fact_of, step_fact_of, stop_fact_of
 from app.db.facts.records import (
-    BenefitRecord,
     FactBook,
     Facts,
     RecipientRecord,
     RecipientRow,
+    benefit_record_of,
     chunks,
     registry_facts,
 )
 from app.db.read_pool import CONNECTION_LOST, ReadPool
 from app.domain.eligibility import CertificationFact
-from app.domain.enums import BenefitType, Channel, Residence, ResumptionMode
-from app.domain.events import (
-    CaseFact,
-    CaseOutcome,
-    MoratoriumFact,
-    ResumptionStepFact,
-    StopEventFact,
-    StopReason,
-)
+from app.domain.enums import Channel, Residence
+from app.domain.events import MoratoriumFact
 from app.errors import DatabaseUnavailable
 
 logger = logging.getLogger("certsvc.errors")
@@ -134,19 +127,7 @@ def _recipient_from_row(recipient_id: uuid.UUID, row: Any) -> tuple[RecipientRow
         id=recipient_id,
         residence=Residence(row["residence"]),
         emergency_contacts=row["emergency_contacts"],
-        benefits=tuple(
-            BenefitRecord(
-                id=b[0],
-                benefit_type=BenefitType(b[1]),
-                agency_code=b[2],
-                start_date=b[3],
-                approved=b[4],
-                external_ref=b[5],
-                funeral_subsidy_area=b[6],
-                created_at=b[7],
-            )
-            for b in row["benefits"]
-        ),
+        benefits=tuple(benefit_record_of(b) for b in row["benefits"]),
     )
     facts = _facts_from_arrays(
         row["certifications"], row["stops"], row["cases"], row["steps"], row["registry"]
@@ -175,46 +156,12 @@ def _facts_from_arrays(
             )
             for c in certifications
         ],
-        stops=[
-            StopEventFact(
-                event_id=str(s[0]),
-                reason=StopReason(s[1]),
-                benefit_id=None if s[2] is None else str(s[2]),
-                occurred_on=s[3],
-                recorded_at=s[4],
-                suspected=s[5],
-                has_documents=bool(orjson.loads(s[6])),
-            )
-            for s in stops
-        ],
-        cases=[
-            CaseFact(
-                case_id=str(v[0]),
-                benefit_id=None if v[1] is None else str(v[1]),
-                stop_event_id=None if v[2] is None else str(v[2]),
-                opened_at=v[3],
-                outcome=None if v[4] is None else CaseOutcome(v[4]),
-                effective_on=v[5],
-                resolved_at=v[6],
-            )
-            for v in cases
-        ],
-        steps=[
-            ResumptionStepFact(kind=ResumptionMode(p[0]), on=p[1], recorded_at=p[2]) for p in steps
-        ],
+        stops=[stop_fact_of(s) for s in stops],
+        cases=[case_fact_of(v) for v in cases],
+        steps=[step_fact_of(p) for p in steps],
         registry=registry_facts(registry),
     )
 
 
 def _moratoria_from_array(moratoria: Sequence[Any]) -> list[MoratoriumFact]:
-    return [
-        MoratoriumFact(
-            moratorium_id=str(m[0]),
-            agency_prefix=m[1],
-            benefit_types=frozenset(BenefitType(value) for value in orjson.loads(m[2])),
-            starts_on=m[3],
-            ends_on=m[4],
-            created_at=m[5],
-        )
-        for m in moratoria
-    ]
+    return [moratorium_fact_of(m) for m in moratoria]

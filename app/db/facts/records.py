@@ -1,6 +1,7 @@
 """What the facts are, however they were read: one recipient's `Facts`, the `FactBook` of many,
-the shapes of the recipient and benefit rows the answer paths read, and the conversions from
-stored rows to the engine's facts (`app.domain.eligibility`, `app.domain.events`)."""
+the shapes of the recipient and benefit rows the answer paths read, and the conversions of
+recipients, benefits and registry values to the engine's facts (`app.domain.eligibility`,
+`app.domain.events`); those of events are in `app.db.facts.convert`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from app.db.models import StopReport, VerificationCase
+from app.db.models import Benefit
 from app.domain.eligibility import BenefitFacts, CertificationFact, RecipientFacts
 from app.domain.enums import BenefitType, Residence
 from app.domain.events import (
@@ -117,6 +118,20 @@ class BenefitRecord:
     created_at: datetime
 
 
+# The columns of a `BenefitRecord`, in its fields' order (every path that reads benefits as
+# columns selects these, after whatever identifies the row).
+BENEFIT_COLUMNS: Final = (
+    Benefit.id,
+    Benefit.benefit_type,
+    Benefit.agency_code,
+    Benefit.start_date,
+    Benefit.approved,
+    Benefit.external_ref,
+    Benefit.funeral_subsidy_area,
+    Benefit.created_at,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientRecord:
     """A recipient as the eligibility answer needs it, read without the ORM."""
@@ -125,23 +140,6 @@ class RecipientRecord:
     residence: Residence
     emergency_contacts: int
     benefits: tuple[BenefitRecord, ...]
-
-
-class MoratoriumRow(Protocol):
-    """A `Moratorium` entity, or a row of its columns (payment runs read with Core)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def agency_code(self) -> str: ...
-    @property
-    def benefit_types(self) -> list[str]: ...
-    @property
-    def starts_on(self) -> date: ...
-    @property
-    def ends_on(self) -> date: ...
-    @property
-    def created_at(self) -> datetime: ...
 
 
 def chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -167,41 +165,6 @@ def recipient_facts(recipient: RecipientRow) -> RecipientFacts:
     )
 
 
-def stop_fact(row: StopReport) -> StopEventFact:
-    return StopEventFact(
-        event_id=str(row.id),
-        reason=row.reason,
-        benefit_id=None if row.benefit_id is None else str(row.benefit_id),
-        occurred_on=row.occurred_on,
-        recorded_at=row.recorded_at,
-        suspected=row.suspected,
-        has_documents=bool(row.documents),
-    )
-
-
-def case_fact(row: VerificationCase) -> CaseFact:
-    return CaseFact(
-        case_id=str(row.id),
-        benefit_id=None if row.benefit_id is None else str(row.benefit_id),
-        stop_event_id=None if row.stop_report_id is None else str(row.stop_report_id),
-        opened_at=row.opened_at,
-        outcome=row.outcome,
-        effective_on=row.effective_on,
-        resolved_at=row.resolved_at,
-    )
-
-
-def moratorium_fact(row: MoratoriumRow) -> MoratoriumFact:
-    return MoratoriumFact(
-        moratorium_id=str(row.id),
-        agency_prefix=row.agency_code,
-        benefit_types=frozenset(BenefitType(value) for value in row.benefit_types),
-        starts_on=row.starts_on,
-        ends_on=row.ends_on,
-        created_at=row.created_at,
-    )
-
-
 def registry_fact(
     benefit_id: uuid.UUID | str | None,
     contacts: int | None,
@@ -218,3 +181,17 @@ def registry_fact(
 def registry_facts(rows: Iterable[Any]) -> list[RegistryFact]:
     """Rows of (benefit_id, emergency_contacts, funeral_subsidy_area, valid_from, recorded_at)."""
     return [registry_fact(*row) for row in rows]
+
+
+def benefit_record_of(b: Sequence[Any]) -> BenefitRecord:
+    """The `BENEFIT_COLUMNS`, the type as text."""
+    return BenefitRecord(
+        id=b[0],
+        benefit_type=BenefitType(b[1]),
+        agency_code=b[2],
+        start_date=b[3],
+        approved=b[4],
+        external_ref=b[5],
+        funeral_subsidy_area=b[6],
+        created_at=b[7],
+    )

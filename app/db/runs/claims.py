@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
-from sqlalchemy import Update, and_, case, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Update, and_, case, delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,35 +184,33 @@ async def _end_sessions(session: AsyncSession, name: str) -> bool:
     return any(results)
 
 
+def _claimed(claim: RunClaim, *conditions: ColumnElement[bool]) -> Update:
+    """An UPDATE of the claimed run's row, applying only while the run is still at the
+    claim's attempt and meets ``conditions``."""
+    return (
+        update(PaymentRun)
+        .where(PaymentRun.id == claim.run_id, PaymentRun.attempt == claim.attempt, *conditions)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def reserve(session: AsyncSession, claim: RunClaim) -> bool:
     """Take a pending run that nobody computes yet for this process (a `certsvc worker`), in
     the caller's transaction; False when another process reserved or started it first."""
     reserved = await session.execute(
-        update(PaymentRun)
-        .where(
-            PaymentRun.id == claim.run_id,
-            PaymentRun.attempt == claim.attempt,
-            PaymentRun.status == "pending",
-            PaymentRun.claimed_by.is_(None),
+        _claimed(claim, PaymentRun.status == "pending", PaymentRun.claimed_by.is_(None)).values(
+            claimed_by=CLAIMANT, heartbeat_at=utcnow()
         )
-        .values(claimed_by=CLAIMANT, heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
     )
     return bool(reserved.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def start(session: AsyncSession, claim: RunClaim) -> PaymentRun:
     """Move the claimed run from pending to running, naming this process."""
-    started = await session.scalar(
-        update(PaymentRun)
-        .where(
-            PaymentRun.id == claim.run_id,
-            PaymentRun.attempt == claim.attempt,
-            PaymentRun.status == "pending",
-        )
+    started: PaymentRun | None = await session.scalar(
+        _claimed(claim, PaymentRun.status == "pending")
         .values(status="running", heartbeat_at=utcnow(), claimed_by=CLAIMANT)
         .returning(PaymentRun)
-        .execution_options(synchronize_session=False)
     )
     if started is None:
         raise ClaimLost
@@ -232,16 +230,7 @@ async def fence(
         values["items"] = items
     if planned is not None:
         values["planned_items"] = planned
-    held = await session.execute(
-        update(PaymentRun)
-        .where(
-            PaymentRun.id == claim.run_id,
-            PaymentRun.attempt == claim.attempt,
-            PaymentRun.status == "running",
-        )
-        .values(values)
-        .execution_options(synchronize_session=False)
-    )
+    held = await session.execute(_claimed(claim, PaymentRun.status == "running").values(values))
     if held.rowcount != 1:  # type: ignore[attr-defined]
         raise ClaimLost
 
@@ -320,13 +309,8 @@ async def seal(session: AsyncSession, claim: RunClaim, digest: str) -> PaymentRu
 async def fail(session: AsyncSession, claim: RunClaim, error: str) -> bool:
     """Mark the claimed attempt failed (final); False when the claim no longer holds."""
     failed = await session.execute(
-        update(PaymentRun)
-        .where(
-            PaymentRun.id == claim.run_id,
-            PaymentRun.attempt == claim.attempt,
-            PaymentRun.status.in_(COMPUTING),
+        _claimed(claim, PaymentRun.status.in_(COMPUTING)).values(
+            status="failed", error=error[:500], heartbeat_at=utcnow()
         )
-        .values(status="failed", error=error[:500], heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
     )
     return bool(failed.rowcount == 1)  # type: ignore[attr-defined]

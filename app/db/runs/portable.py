@@ -26,11 +26,19 @@ from sqlalchemy import exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import SessionMaker, create_sessionmaker
-from app.db.facts import changed_registry_rows, moratorium_fact, registry_fact
+from app.db.facts import (
+    BENEFIT_COLUMNS,
+    case_fact,
+    changed_registry_rows,
+    counted_certification_rows,
+    moratorium_fact,
+    registry_fact,
+    step_fact,
+    stop_fact,
+)
 from app.db.filters import in_regions
 from app.db.models import (
     Benefit,
-    Certification,
     Moratorium,
     PaymentRunItem,
     PaymentRunPage,
@@ -52,13 +60,7 @@ from app.db.runs.rows import (
     Scope,
 )
 from app.db.runs.source import FanOut, RunPage
-from app.domain.events import (
-    CaseFact,
-    MoratoriumFact,
-    RegistryFact,
-    ResumptionStepFact,
-    StopEventFact,
-)
+from app.domain.events import MoratoriumFact, RegistryFact
 from app.domain.months import Month
 
 # Bound parameters per IN list on SQLite.
@@ -123,17 +125,7 @@ class CoreReader:
 
     def _benefits_query(self) -> Any:
         return (
-            select(
-                Benefit.recipient_id,
-                Benefit.id,
-                Benefit.benefit_type,
-                Benefit.agency_code,
-                Benefit.start_date,
-                Benefit.approved,
-                Benefit.external_ref,
-                Benefit.funeral_subsidy_area,
-                Benefit.created_at,
-            )
+            select(Benefit.recipient_id, *BENEFIT_COLUMNS)
             .where(
                 in_regions(Benefit.agency_code, [self.scope]),
                 Benefit.created_at <= self.known_at,
@@ -158,20 +150,7 @@ class CoreReader:
                         StopReport.documents,
                     ).where(StopReport.recipient_id.in_(part))
                 ):
-                    found["stops"].append(
-                        (
-                            str(row.recipient_id),
-                            StopEventFact(
-                                event_id=str(row.id),
-                                reason=row.reason,
-                                benefit_id=_text(row.benefit_id),
-                                occurred_on=row.occurred_on,
-                                recorded_at=row.recorded_at,
-                                suspected=row.suspected,
-                                has_documents=bool(row.documents),
-                            ),
-                        )
-                    )
+                    found["stops"].append((str(row.recipient_id), stop_fact(row)))
             if self._events["verification_cases"]:
                 for case in await self.connection.execute(
                     select(
@@ -185,20 +164,7 @@ class CoreReader:
                         VerificationCase.resolved_at,
                     ).where(VerificationCase.recipient_id.in_(part))
                 ):
-                    found["cases"].append(
-                        (
-                            str(case.recipient_id),
-                            CaseFact(
-                                case_id=str(case.id),
-                                benefit_id=_text(case.benefit_id),
-                                stop_event_id=_text(case.stop_report_id),
-                                opened_at=case.opened_at,
-                                outcome=case.outcome,
-                                effective_on=case.effective_on,
-                                resolved_at=case.resolved_at,
-                            ),
-                        )
-                    )
+                    found["cases"].append((str(case.recipient_id), case_fact(case)))
             if self._events["resumption_steps"]:
                 for step in await self.connection.execute(
                     select(
@@ -208,14 +174,7 @@ class CoreReader:
                         ResumptionStep.recorded_at,
                     ).where(ResumptionStep.recipient_id.in_(part))
                 ):
-                    found["steps"].append(
-                        (
-                            str(step.recipient_id),
-                            ResumptionStepFact(
-                                kind=step.kind, on=step.completed_on, recorded_at=step.recorded_at
-                            ),
-                        )
-                    )
+                    found["steps"].append((str(step.recipient_id), step_fact(step)))
         return found
 
     async def chunks(self) -> AsyncIterator[Chunk]:
@@ -240,16 +199,7 @@ class CoreReader:
                 )
             ):
                 recipients[str(person.id)] = (str(person.residence), person.emergency_contacts)
-            for row in await self.connection.execute(
-                select(
-                    Certification.recipient_id,
-                    Certification.id,
-                    Certification.channel,
-                    Certification.occurred_at,
-                    Certification.recorded_at,
-                    Certification.revoked_at,
-                ).where(Certification.recipient_id.in_(part), Certification.counted.is_(True))
-            ):
+            for row in await self.connection.execute(counted_certification_rows(part)):
                 certifications.append(
                     (
                         str(row.recipient_id),
@@ -351,10 +301,6 @@ def _benefit_row(row: Any) -> BenefitRow:
 
 def _slices(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
-
-
-def _text(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 # --- writing ------------------------------------------------------------------------------

@@ -14,26 +14,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.facts import registry_fact
+from app.db.facts import (
+    case_fact_of,
+    moratorium_fact_of,
+    registry_fact,
+    step_fact_of,
+    stop_fact_of,
+)
 from app.db.runs import ledger as run_ledger
 from app.db.runs.claims import RunClaim, fence_raw
 from app.db.runs.rows import ITEM_COLUMNS, BenefitRow, CertificationRow, Chunk, ItemRecord, Scope
 from app.db.runs.source import FanOut, RunPage
-from app.domain.enums import BenefitType, ResumptionMode
-from app.domain.events import (
-    CaseFact,
-    CaseOutcome,
-    MoratoriumFact,
-    ResumptionStepFact,
-    StopEventFact,
-    StopReason,
-)
+from app.domain.events import MoratoriumFact
 from app.domain.months import Month
 
 
@@ -81,18 +78,20 @@ _CERTIFICATIONS = """
 SELECT recipient_id::text, id::text, channel, occurred_at, recorded_at, revoked_at
 FROM certifications WHERE counted AND recipient_id = ANY($1::uuid[])
 """
+# Stop reports, cases and steps in the columns of the fact statements' records
+# (app/db/facts/records.py converts both), the recipient's id last.
 _STOPS = """
-SELECT recipient_id::text, id::text, reason, benefit_id::text, occurred_on, recorded_at,
-       suspected, documents::text
+SELECT id::text, reason, benefit_id::text, occurred_on, recorded_at, suspected, documents::text,
+       recipient_id::text
 FROM stop_reports WHERE recipient_id = ANY($1::uuid[])
 """
 _CASES = """
-SELECT recipient_id::text, id::text, benefit_id::text, stop_report_id::text, opened_at,
-       outcome, effective_on, resolved_at
+SELECT id::text, benefit_id::text, stop_report_id::text, opened_at, outcome, effective_on,
+       resolved_at, recipient_id::text
 FROM verification_cases WHERE recipient_id = ANY($1::uuid[])
 """
 _STEPS = """
-SELECT recipient_id::text, kind, completed_on, recorded_at
+SELECT kind, completed_on, recorded_at, recipient_id::text
 FROM resumption_steps WHERE recipient_id = ANY($1::uuid[])
 """
 # The registry history of the span's recipients with any change
@@ -153,17 +152,7 @@ async def plan(
         Span(page, row["first"], row["last"], row["first_seq"], row["items"])
         for page, row in enumerate(rows, start=1)
     ]
-    moratoria = tuple(
-        MoratoriumFact(
-            moratorium_id=row[0],
-            agency_prefix=row[1],
-            benefit_types=frozenset(BenefitType(value) for value in orjson.loads(row[2])),
-            starts_on=row[3],
-            ends_on=row[4],
-            created_at=row[5],
-        )
-        for row in await connection.fetch(_MORATORIA)
-    )
+    moratoria = tuple(moratorium_fact_of(row) for row in await connection.fetch(_MORATORIA))
     events = [table for table, query in _ANY_EVENTS.items() if await connection.fetchval(query)]
     prior = await run_ledger.prior_runs_raw(connection, scope.prefix, month, scope.known_at)
     return RunInput(scope, moratoria, frozenset(events), prior), spans
@@ -179,11 +168,11 @@ async def read_span(connection: asyncpg.Connection, run: RunInput, span: Span) -
         certifications=cast(list[CertificationRow], await connection.fetch(_CERTIFICATIONS, ids)),
     )
     if "stop_reports" in run.events:
-        chunk.stops = [(row[0], _stop(row)) for row in await connection.fetch(_STOPS, ids)]
+        chunk.stops = [(row[7], stop_fact_of(row)) for row in await connection.fetch(_STOPS, ids)]
     if "verification_cases" in run.events:
-        chunk.cases = [(row[0], _case(row)) for row in await connection.fetch(_CASES, ids)]
+        chunk.cases = [(row[7], case_fact_of(row)) for row in await connection.fetch(_CASES, ids)]
     if "resumption_steps" in run.events:
-        chunk.steps = [(row[0], _step(row)) for row in await connection.fetch(_STEPS, ids)]
+        chunk.steps = [(row[3], step_fact_of(row)) for row in await connection.fetch(_STEPS, ids)]
     if "registry_history" in run.events:
         chunk.registry = [
             (row[0], registry_fact(*row[1:])) for row in await connection.fetch(_REGISTRY, ids)
@@ -221,34 +210,6 @@ async def store_span(
     await connection.copy_records_to_table(
         "payment_run_items", records=records, columns=ITEM_COLUMNS
     )
-
-
-def _stop(row: Any) -> StopEventFact:
-    return StopEventFact(
-        event_id=row[1],
-        reason=StopReason(row[2]),
-        benefit_id=row[3],
-        occurred_on=row[4],
-        recorded_at=row[5],
-        suspected=row[6],
-        has_documents=row[7] is not None and bool(orjson.loads(row[7])),
-    )
-
-
-def _case(row: Any) -> CaseFact:
-    return CaseFact(
-        case_id=row[1],
-        benefit_id=row[2],
-        stop_event_id=row[3],
-        opened_at=row[4],
-        outcome=None if row[5] is None else CaseOutcome(row[5]),
-        effective_on=row[6],
-        resolved_at=row[7],
-    )
-
-
-def _step(row: Any) -> ResumptionStepFact:
-    return ResumptionStepFact(kind=ResumptionMode(row[1]), on=row[2], recorded_at=row[3])
 
 
 async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:

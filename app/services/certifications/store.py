@@ -22,8 +22,8 @@ from app.db.certifications.ingest import (
     uuid_text,
 )
 from app.db.certifications.records import Stored
-from app.db.facts import BenefitRecord, RecipientRecord
-from app.domain.enums import BenefitType, Residence
+from app.db.facts import BenefitRecord, RecipientRecord, benefit_record_of
+from app.domain.enums import Residence
 from app.schemas.certifications import BenefitValidity, CertificationRead, Revocation
 from app.services.notices import outbox
 
@@ -49,18 +49,7 @@ async def load_people(db: native.Db, ids: Collection[uuid.UUID]) -> list[Recipie
     for row in rows:
         _, benefits = people.setdefault(row[0], (row, []))
         if row[3] is not None:
-            benefits.append(
-                BenefitRecord(
-                    id=row[3],
-                    benefit_type=BenefitType(row[4]),
-                    agency_code=row[5],
-                    start_date=row[6],
-                    approved=row[7],
-                    external_ref=row[8],
-                    funeral_subsidy_area=row[9],
-                    created_at=row[10],
-                )
-            )
+            benefits.append(benefit_record_of(row[3:]))
     return [
         RecipientRecord(
             id=recipient_id,

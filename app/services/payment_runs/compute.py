@@ -22,6 +22,7 @@ from typing import Final
 
 import orjson
 
+from app.db.facts import Facts
 from app.db.runs.rows import Chunk, ItemRecord
 from app.domain.eligibility import (
     BenefitFacts,
@@ -31,14 +32,7 @@ from app.domain.eligibility import (
     months_paid,
 )
 from app.domain.enums import BenefitType, Channel, EligibilityStatus, Residence
-from app.domain.events import (
-    CaseFact,
-    LifeEvents,
-    MoratoriumFact,
-    RegistryFact,
-    ResumptionStepFact,
-    StopEventFact,
-)
+from app.domain.events import LifeEvents, MoratoriumFact
 from app.domain.months import Month
 from app.domain.policy import Policy, PolicyBook
 from app.domain.run_back_pay import RunLedger, StoredRuns, run_back_pay
@@ -102,14 +96,6 @@ class Decided:
     payable: int = 0
     withheld: int = 0
     stopped: int = 0
-
-
-@dataclass
-class _Events:
-    stops: list[StopEventFact] = field(default_factory=list)
-    cases: list[CaseFact] = field(default_factory=list)
-    steps: list[ResumptionStepFact] = field(default_factory=list)
-    registry: list[RegistryFact] = field(default_factory=list)
 
 
 class RunDecider:
@@ -332,34 +318,25 @@ class RunDecider:
 
     def _events(self, chunk: Chunk, newest: dict[str, datetime]) -> dict[str, LifeEvents]:
         """Each recipient's stops, cases, steps and registry history with the moratoria, as
-        `Facts.events`
-        gives them, and their recording instants noted for ``last_record_at``."""
+        `Facts.events` gives them (gathered in a `Facts`), and their recording instants noted
+        for ``last_record_at``."""
         known_at = self.known_at
-        found: dict[str, _Events] = {}
+        found: dict[str, Facts] = {}
         for rid, stop in chunk.stops:
-            found.setdefault(rid, _Events()).stops.append(stop)
+            found.setdefault(rid, Facts()).stops.append(stop)
             _note(newest, rid, stop.recorded_at, known_at)
         for rid, case in chunk.cases:
-            found.setdefault(rid, _Events()).cases.append(case)
+            found.setdefault(rid, Facts()).cases.append(case)
             _note(newest, rid, case.opened_at, known_at)
             if case.resolved_at is not None:
                 _note(newest, rid, case.resolved_at, known_at)
         for rid, step in chunk.steps:
-            found.setdefault(rid, _Events()).steps.append(step)
+            found.setdefault(rid, Facts()).steps.append(step)
             _note(newest, rid, step.recorded_at, known_at)
         for rid, value in chunk.registry:
-            found.setdefault(rid, _Events()).registry.append(value)
+            found.setdefault(rid, Facts()).registry.append(value)
             _note(newest, rid, value.recorded_at, known_at)
-        return {
-            rid: LifeEvents(
-                stops=tuple(e.stops),
-                cases=tuple(e.cases),
-                steps=tuple(e.steps),
-                moratoria=self.moratoria,
-                registry=tuple(e.registry),
-            )
-            for rid, e in found.items()
-        }
+        return {rid: e.events(self.moratoria) for rid, e in found.items()}
 
 
 def _note(newest: dict[str, datetime], rid: str, instant: datetime, known_at: datetime) -> None:

@@ -20,7 +20,7 @@ it again (or pass ``after``, the last id it reported).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,8 +138,9 @@ async def rekey(
         summary.last_id = batch.last_id
         if progress is not None:
             progress(summary)
-    await _home_visit_requests(sessions, protector, batch_size, check_only, summary)
-    await _webhooks(sessions, protector, batch_size, check_only, summary)
+    resealing = _Resealing(sessions, protector, batch_size, check_only, summary)
+    await resealing.walk(recipients.sealed_contact_phones, resealing.home_visit_requests)
+    await resealing.walk(recipients.sealed_webhook_secrets, resealing.webhooks)
     return summary
 
 
@@ -239,61 +240,60 @@ async def _rewrite(session: AsyncSession, batch: _Batch) -> None:
         await recipients.rewrite_id_keys(session, clear)
 
 
-async def _home_visit_requests(
-    sessions: SessionMaker,
-    protector: IdProtector,
-    batch_size: int,
-    check_only: bool,
-    summary: RekeySummary,
-) -> None:
-    """Re-seal the contact phones of home-visit requests, in keyset batches like recipients."""
-    after: uuid.UUID | None = None
-    while True:
-        async with sessions() as session, session.begin():
-            rows = await recipients.sealed_contact_phones(session, after, batch_size)
-            if not rows:
-                return
-            batch = _Batch(rows=len(rows))
-            for request_id, stored in rows:
-                _plan_personal(protector, batch, CONTACT_PHONE, request_id, stored, check_only)
-            if not check_only:
-                await _rewrite_personal(session, _REQUEST_COLUMNS, batch.personal)
-        summary.home_visit_requests += len(rows)
-        summary.personal_rewritten += batch.personal_rewrites
-        summary.personal_unreadable += batch.personal_unreadable
-        after = rows[-1].id
+@dataclass(frozen=True, slots=True)
+class _Resealing:
+    """The walks after the recipients': tables whose only sealed values are under the
+    encryption key, read in keyset batches like recipients, one transaction each."""
 
+    sessions: SessionMaker
+    protector: IdProtector
+    batch_size: int
+    check_only: bool
+    summary: RekeySummary
 
-async def _webhooks(
-    sessions: SessionMaker,
-    protector: IdProtector,
-    batch_size: int,
-    check_only: bool,
-    summary: RekeySummary,
-) -> None:
-    """Re-seal webhook signing secrets. A secret is not immutable the way an ID number is, so
-    each update applies only if the row still holds the ciphertext that was read."""
-    after: uuid.UUID | None = None
-    while True:
-        async with sessions() as session, session.begin():
-            rows = await recipients.sealed_webhook_secrets(session, after, batch_size)
-            if not rows:
-                return
-            rewrites = []
-            for webhook_id, ciphertext in rows:
-                old = bytes(ciphertext)
-                if protector.sealed_with_current_key(old):
-                    continue
-                try:
-                    secret = protector.decrypt(old)
-                except ValueError:
-                    summary.webhooks_unreadable.append(webhook_id)
-                    continue
-                rewrites.append(
-                    {"b_id": webhook_id, "b_old": old, "b_new": protector.encrypt(secret)}
-                )
-            if rewrites and not check_only:
-                await recipients.rewrite_webhook_secrets(session, rewrites)
+    async def walk(
+        self,
+        read: Callable[[AsyncSession, uuid.UUID | None, int], Awaitable[Sequence[Any]]],
+        reseal: Callable[[AsyncSession, Sequence[Any]], Awaitable[None]],
+    ) -> None:
+        """``reseal`` each batch ``read`` gives, in the batch's transaction, until none is
+        left."""
+        after: uuid.UUID | None = None
+        while True:
+            async with self.sessions() as session, session.begin():
+                rows = await read(session, after, self.batch_size)
+                if not rows:
+                    return
+                await reseal(session, rows)
+            after = rows[-1].id
+
+    async def home_visit_requests(self, session: AsyncSession, rows: Sequence[Any]) -> None:
+        """Re-seal the contact phones of a batch of home-visit requests."""
+        batch, check_only = _Batch(rows=len(rows)), self.check_only
+        for request_id, stored in rows:
+            _plan_personal(self.protector, batch, CONTACT_PHONE, request_id, stored, check_only)
+        if not check_only:
+            await _rewrite_personal(session, _REQUEST_COLUMNS, batch.personal)
+        self.summary.home_visit_requests += len(rows)
+        self.summary.personal_rewritten += batch.personal_rewrites
+        self.summary.personal_unreadable += batch.personal_unreadable
+
+    async def webhooks(self, session: AsyncSession, rows: Sequence[Any]) -> None:
+        """Re-seal a batch of webhook signing secrets. A secret is not immutable the way an ID
+        number is, so each update applies only if the row still holds the ciphertext read."""
+        protector, summary = self.protector, self.summary
+        rewrites = []
+        for webhook_id, ciphertext in rows:
+            old = bytes(ciphertext)
+            if protector.sealed_with_current_key(old):
+                continue
+            try:
+                secret = protector.decrypt(old)
+            except ValueError:
+                summary.webhooks_unreadable.append(webhook_id)
+                continue
+            rewrites.append({"b_id": webhook_id, "b_old": old, "b_new": protector.encrypt(secret)})
+        if rewrites and not self.check_only:
+            await recipients.rewrite_webhook_secrets(session, rewrites)
         summary.webhooks += len(rows)
         summary.webhooks_rewritten += len(rewrites)
-        after = rows[-1].id
