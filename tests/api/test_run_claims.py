@@ -68,6 +68,12 @@ async def _completed_run(payment: httpx.AsyncClient) -> tuple[dict[str, Any], by
     return run, served.content
 
 
+async def _set_run(database: Database, run_id: uuid.UUID, **values: Any) -> None:
+    """Overwrite a stored run's columns, as a dead process or another replica leaves them."""
+    async with database.engine.begin() as connection:
+        await connection.execute(update(PaymentRun).where(PaymentRun.id == run_id).values(**values))
+
+
 async def _as_if_its_process_died(database: Database, run_id: uuid.UUID) -> None:
     """Running, its heartbeat long past, half its pages stored, no digest."""
     async with database.engine.begin() as connection:
@@ -118,12 +124,7 @@ async def test_a_run_still_beating_is_never_taken_over(
     payment = await _population(committing_api, people=2)
     run, _ = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(status="running", heartbeat_at=datetime.now(UTC))
-        )
+    await _set_run(database, run_id, status="running", heartbeat_at=datetime.now(UTC))
     again = await payment.post("/v1/payment-runs", json=MONTH)
     assert again.status_code == 200
     assert (again.json()["status"], again.json()["attempt"]) == ("running", 1)
@@ -280,10 +281,7 @@ async def test_a_failed_run_is_final_and_the_next_request_makes_the_next_generat
     payment = await _population(committing_api, people=2)
     run, served = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun).where(PaymentRun.id == run_id).values(status="failed")
-        )
+    await _set_run(database, run_id, status="failed")
     again = await payment.post("/v1/payment-runs", json=MONTH)
     assert again.status_code == 201
     assert again.json()["run_id"] != run["run_id"]
