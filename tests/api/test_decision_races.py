@@ -21,7 +21,7 @@ from app.db.models import (
 )
 from app.domain.enums import Role
 from tests.conftest import Api, Database
-from tests.factories import benefit, face, recipient
+from tests.factories import benefit, face, hunan_window, recipient
 
 CALLERS = 10
 Decide = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
@@ -167,34 +167,18 @@ async def test_a_stop_report_that_changes_nothing_is_refused_and_one_that_does_i
 
 # Hunan enterprise pension certified 2026-05-10, valid through 2027-04-30; 18 months withheld
 # 2027-05 .. 2028-10 need the commitment (or, for an institution pension, the employer).
-def _window(rid: str, occurred_at: str, source_ref: str) -> dict[str, Any]:
-    details = {
-        "mode": "window",
-        "office": "430102",
-        "operator": "op-1",
-        "commitment_signed": True,
-        "photo_ref": "photos/x",
-    }
-    return {
-        "recipient_id": rid,
-        "channel": "manual",
-        "result": "passed",
-        "occurred_at": occurred_at,
-        "source_ref": source_ref,
-        "details": details,
-    }
-
-
 async def _waiting_for_a_step(api: Api, benefit_type: str, expected: str) -> str:
     api.set_now("2026-05-10T10:00:00+08:00")
     county = await api.new_client(Role.COUNTY, ("4301",))
     rid = await _register(
         county, benefits=[benefit(agency_code="430102", benefit_type=benefit_type)]
     )
-    await county.post("/v1/certifications", json=_window(rid, "2026-05-10T09:00:00+08:00", "w0"))
+    await county.post(
+        "/v1/certifications", json=hunan_window(rid, "2026-05-10T09:00:00+08:00", "w0")
+    )
     api.set_now("2028-11-10T10:00:00+08:00")
     back = await county.post(
-        "/v1/certifications", json=_window(rid, "2028-11-10T09:00:00+08:00", "w1")
+        "/v1/certifications", json=hunan_window(rid, "2028-11-10T09:00:00+08:00", "w1")
     )
     assert back.status_code == 201, back.text
     answer = await _answer(api, rid)

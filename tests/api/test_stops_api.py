@@ -8,7 +8,7 @@ import httpx
 
 from app.domain.enums import Role
 from tests.conftest import Api
-from tests.factories import benefit, face, recipient
+from tests.factories import benefit, face, hunan_window, recipient
 
 
 async def _person(county: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
@@ -317,23 +317,6 @@ async def test_a_moratorium_keeps_overdue_benefits_payable_and_names_itself(api:
     assert backwards.status_code == 422
 
 
-def _window(recipient_id: str, occurred_at: str, source_ref: str) -> dict[str, Any]:
-    return {
-        "recipient_id": recipient_id,
-        "channel": "manual",
-        "result": "passed",
-        "occurred_at": occurred_at,
-        "source_ref": source_ref,
-        "details": {
-            "mode": "window",
-            "office": "430102",
-            "operator": "op-1",
-            "commitment_signed": True,
-            "photo_ref": "photos/x",
-        },
-    }
-
-
 async def test_a_commitment_unlocks_a_hunan_resumption_after_two_years(api: Api) -> None:
     """Certified 2024-03, withheld from Hunan's enforcement (2026-06), back 2027-08: 14 months
     suspended and 41 since the last certification, so 告知承诺 comes first; then back pay."""
@@ -345,12 +328,12 @@ async def test_a_commitment_unlocks_a_hunan_resumption_after_two_years(api: Api)
     rid = person["recipient_id"]
     api.set_now("2024-03-10T10:00:00+08:00")
     first = await county.post(
-        "/v1/certifications", json=_window(rid, "2024-03-10T09:00:00+08:00", "w-1")
+        "/v1/certifications", json=hunan_window(rid, "2024-03-10T09:00:00+08:00", "w-1")
     )
     assert first.status_code == 201, first.text
     api.set_now("2027-08-10T10:00:00+08:00")
     back = await county.post(
-        "/v1/certifications", json=_window(rid, "2027-08-10T09:00:00+08:00", "w-2")
+        "/v1/certifications", json=hunan_window(rid, "2027-08-10T09:00:00+08:00", "w-2")
     )
     assert back.status_code == 201, back.text
     waiting = await _eligibility(await _reader(api), rid, "2027-08-10")
