@@ -24,7 +24,13 @@ from app.domain.enums import (
 from app.domain.events import NO_EVENTS
 from app.domain.months import Month
 from app.domain.policy import Policy
-from tests.domain.strategies import Case, cases_with_certifications, certifications, shuffled
+from tests.domain.strategies import (
+    EVENT_REASONS,
+    Case,
+    cases_with_certifications,
+    certifications,
+    shuffled,
+)
 from tests.domain.timeline import AGENCY, BEIJING, HUNAN, SHANXI
 
 B = BenefitType
@@ -440,20 +446,6 @@ def test_result_does_not_depend_on_the_order_of_certifications_or_events(
     case, certs = scenario
     reordered = data.draw(st.permutations(certs))
     assert case.evaluate(certs) == case.evaluate(reordered, data.draw(shuffled(case.events)))
-
-
-# Reasons that come from reports and cases, not from certifications.
-EVENT_REASONS = {
-    "deceased",
-    "re_employment",
-    "started_pension",
-    "enlisted",
-    "emigrated",
-    "dependent_no_longer_eligible",
-    "stopped",
-    "incarcerated",
-    "verification_required",
-}
 
 
 @settings(max_examples=400)
