@@ -15,22 +15,29 @@ import httpx
 
 from app.domain.enums import Role
 from app.main import create_app
+from app.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import id_number, recipient
 from tests.faults.cluster import Cluster, client_key, frozen, post_recipient, served_client
+
+STATEMENT_TIMEOUT = 3.0
+
+
+def _settings(cluster: Cluster, tmp_path: Path) -> Settings:
+    """A one-second connect timeout, STATEMENT_TIMEOUT for statements, no rate limits."""
+    return make_settings(
+        tmp_path,
+        cluster.url,
+        db_connect_timeout_seconds=1,
+        db_statement_timeout_seconds=STATEMENT_TIMEOUT,
+        rate_limits={},
+    )
 
 
 async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_recovers(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    statement_timeout = 3.0
-    settings = make_settings(
-        tmp_path,
-        cluster.url,
-        db_connect_timeout_seconds=1,
-        db_statement_timeout_seconds=statement_timeout,
-        rate_limits={},
-    )
+    settings = _settings(cluster, tmp_path)
     app = create_app(settings)
     key = await client_key(settings, Role.COUNTY, ("1404",))
     # Counties register; the payment system reads eligibility (app/access.py).
@@ -69,7 +76,7 @@ async def test_a_frozen_postgres_answers_503_within_the_statement_timeout_then_r
         for response, elapsed in [*answers, *later]:
             path = response.request.url.path
             assert response.status_code == 503, (path, response.text)
-            assert elapsed < statement_timeout + 1.5, (path, elapsed)
+            assert elapsed < STATEMENT_TIMEOUT + 1.5, (path, elapsed)
             if path != "/readyz":
                 assert response.json()["code"] == "database_unavailable"
                 assert response.headers["Retry-After"] == "5"
@@ -97,14 +104,7 @@ async def test_a_transaction_caught_by_a_freeze_gives_up_within_the_statement_ti
     """The freeze comes mid-transaction: the request has begun and waits on a lock when the
     server stops answering. Rolling that connection back would wait out asyncpg's cancellation
     (one more statement timeout); the request's session drops it instead."""
-    statement_timeout = 3.0
-    settings = make_settings(
-        tmp_path,
-        cluster.url,
-        db_connect_timeout_seconds=1,
-        db_statement_timeout_seconds=statement_timeout,
-        rate_limits={},
-    )
+    settings = _settings(cluster, tmp_path)
     app = create_app(settings)
     key = await client_key(settings, Role.COUNTY, ("1404",))
     locker = await asyncpg.connect(cluster.dsn, timeout=10)
@@ -119,7 +119,7 @@ async def test_a_transaction_caught_by_a_freeze_gives_up_within_the_statement_ti
         with frozen(cluster):
             outcome = await waiting
         assert outcome.status == 503 and outcome.code == "database_unavailable"
-        assert outcome.elapsed < statement_timeout + 1.5, outcome.elapsed
+        assert outcome.elapsed < STATEMENT_TIMEOUT + 1.5, outcome.elapsed
         await transaction.rollback()
         deadline = time.monotonic() + 20
         while (await post_recipient(client, id_number())).status != 201:
