@@ -92,6 +92,18 @@ async def _as_if_its_process_died(database: Database, run_id: uuid.UUID) -> None
         )
 
 
+async def _stalled_run(
+    api: Api, database: Database
+) -> tuple[httpx.AsyncClient, dict[str, Any], uuid.UUID]:
+    """Two people's run, completed and then left as if its process had died: the payment
+    client, the run as it was served, its id."""
+    payment = await _population(api, people=2)
+    run, _ = await _completed_run(payment)
+    run_id = uuid.UUID(run["run_id"])
+    await _as_if_its_process_died(database, run_id)
+    return payment, run, run_id
+
+
 async def test_of_concurrent_requests_for_a_stalled_run_exactly_one_takes_it_over(
     committing_api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,10 +145,7 @@ async def test_a_run_still_beating_is_never_taken_over(
 async def test_a_computation_that_lost_its_claim_writes_nothing(
     committing_api: Api, database: Database
 ) -> None:
-    payment = await _population(committing_api, people=2)
-    run, _ = await _completed_run(payment)
-    run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    _, run, run_id = await _stalled_run(committing_api, database)
     sessions = create_sessionmaker(database.engine)
     async with sessions() as session, session.begin():
         stalled = await session.get_one(PaymentRun, run_id)
@@ -173,10 +182,7 @@ async def test_a_takeover_ends_a_stale_computation_frozen_inside_a_copy(
     the run never finished. The takeover now ends the stale computation's named sessions."""
     if database.backend != "postgresql":
         pytest.skip("sessions, row locks and COPY are PostgreSQL's")
-    payment = await _population(committing_api, people=2)
-    run, _ = await _completed_run(payment)
-    run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    _, _, run_id = await _stalled_run(committing_api, database)
     frozen = await asyncpg.connect(_asyncpg_dsn(database.direct_url))
     never = asyncio.Event()
 
@@ -298,10 +304,7 @@ async def test_a_failed_run_is_final_and_the_next_request_makes_the_next_generat
 async def test_a_failure_after_a_takeover_never_fails_the_new_attempt(
     committing_api: Api, database: Database
 ) -> None:
-    payment = await _population(committing_api, people=2)
-    run, _ = await _completed_run(payment)
-    run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    payment, run, run_id = await _stalled_run(committing_api, database)
     assert (await payment.post("/v1/payment-runs", json=MONTH)).status_code == 201
     sessions = create_sessionmaker(database.engine)
     async with sessions() as session, session.begin():
