@@ -239,6 +239,29 @@ async def _emit(
         )
 
 
+async def _subscribed(
+    api: Api, sessions: SessionMaker, receiver: Receiver
+) -> tuple[httpx.AsyncClient, uuid.UUID, str]:
+    """At T0: a county client, its recipient, and its webhook (``/a``, secret A) with the
+    recipient's suspension emitted for it."""
+    api.set_now(T0)
+    county, person = await _person(api)
+    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
+    await _emit(sessions, person, EventType.SUSPENDED)
+    return county, person, hook
+
+
+async def _change_subscriber(
+    sessions: SessionMaker, county: httpx.AsyncClient, hook: str, **values: Any
+) -> None:
+    """Change the stored client that subscribed ``hook``, behind the API's back."""
+    owner = (await county.get(f"/v1/webhooks/{hook}")).json()["created_by"]
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(**values)
+        )
+
+
 async def _rows(sessions: SessionMaker) -> list[WebhookDelivery]:
     async with sessions() as session:
         return list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
@@ -248,10 +271,7 @@ async def _rows(sessions: SessionMaker) -> list[WebhookDelivery]:
 
 
 async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_back(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -337,10 +357,7 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
 
 
 async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -429,10 +446,7 @@ async def test_two_workers_at_once_never_post_the_same_delivery_twice(
 
 
 async def test_a_worker_that_dies_mid_post_loses_nothing(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -464,15 +478,9 @@ async def test_a_worker_that_dies_mid_post_loses_nothing(
 
 
 async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
-    committing_api.set_now(T0)
-    county, person = await _person(committing_api)
-    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
-    await _emit(sessions, person, EventType.SUSPENDED)
+    county, _, hook = await _subscribed(committing_api, sessions, receiver)
     release = asyncio.Event()
 
     async def fail_later(_request: Received) -> int:
@@ -493,10 +501,7 @@ async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
 
 
 async def test_a_receiver_on_a_refused_address_is_never_contacted(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     """The default egress policy refuses loopback: by IP literal and by a name resolving to it."""
     committing_api.set_now(T0)
@@ -518,20 +523,10 @@ async def test_a_receiver_on_a_refused_address_is_never_contacted(
 
 
 async def test_deliveries_of_a_revoked_client_are_cancelled_not_sent(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
-    committing_api.set_now(T0)
-    county, person = await _person(committing_api)
-    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
-    await _emit(sessions, person, EventType.SUSPENDED)
-    owner = (await county.get(f"/v1/webhooks/{hook}")).json()["created_by"]
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(revoked_at=T0)
-        )
+    county, _, hook = await _subscribed(committing_api, sessions, receiver)
+    await _change_subscriber(sessions, county, hook, revoked_at=T0)
     assert await worker.deliver(Clock()) == 0
     (row,) = await _rows(sessions)
     assert (row.status, row.last_error) == (
@@ -542,22 +537,12 @@ async def test_deliveries_of_a_revoked_client_are_cancelled_not_sent(
 
 
 async def test_deliveries_outside_the_clients_current_regions_are_cancelled(
-    committing_api: Api,
-    sessions: SessionMaker,
-    worker: Worker,
-    receiver: Receiver,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
-    committing_api.set_now(T0)
-    county, person = await _person(committing_api)
-    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
-    await _emit(sessions, person, EventType.SUSPENDED)
+    county, person, hook = await _subscribed(committing_api, sessions, receiver)
     await _emit(sessions, person, EventType.RESUMED)
-    owner = (await county.get(f"/v1/webhooks/{hook}")).json()["created_by"]
     # The client is moved to another county after the first event was written.
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(regions=["1401"])
-        )
+    await _change_subscriber(sessions, county, hook, regions=["1401"])
     assert await worker.deliver(Clock()) == 0
     assert {(row.status, row.last_error) for row in await _rows(sessions)} == {
         ("cancelled", "cancelled: outside the subscribing client's regions")
