@@ -22,12 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
 from app.db.engine import create_sessionmaker
 from app.db.facts import benefit_facts, load_facts, recipient_facts
-from app.db.models import PaymentRun, PaymentRunPage, Recipient
+from app.db.models import PaymentRunPage, Recipient
 from app.db.runs import postgresql as run_pg
 from app.db.runs.claims import RunClaim
 from app.db.runs.rows import Scope
@@ -46,7 +46,7 @@ from tests.populations import (
     revoke_if_made,
     stop_report,
 )
-from tests.runs import compute_waiting_runs, leave_runs_to_workers
+from tests.runs import as_if_its_process_died, compute_waiting_runs, leave_runs_to_workers
 
 FIELDS = ("payable", "status", "reason", "back_pay_months", "overpaid_months", "valid_through")
 RUN_AT = "2026-06-10T10:00:00+08:00"
@@ -416,19 +416,9 @@ async def test_a_run_whose_process_died_is_recomputed_identically(
     run, raw = await _run(people.payment, "14")
     # As if its process had died half-way ten minutes ago: running, some pages missing.
     run_id = uuid.UUID(run["run_id"])
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(
-                status="running",
-                digest=None,
-                heartbeat_at=datetime.fromisoformat(RUN_AT) - timedelta(minutes=10),
-            )
-        )
-        await connection.execute(
-            delete(PaymentRunPage).where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > 1)
-        )
+    await as_if_its_process_died(
+        database, run_id, datetime.fromisoformat(RUN_AT) - timedelta(minutes=10)
+    )
     again = await people.payment.post(
         "/v1/payment-runs", json={"month": "2026-06", "agency_code": "14"}
     )

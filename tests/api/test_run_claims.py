@@ -30,6 +30,7 @@ from app.db.runs.portable import write_page
 from app.domain.enums import Role
 from tests.conftest import Api, Database, _asyncpg_dsn
 from tests.factories import benefit, face, recipient
+from tests.runs import as_if_its_process_died
 
 RUN_AT = "2026-06-10T10:00:00+08:00"
 MONTH = {"month": "2026-06", "agency_code": "14"}
@@ -74,24 +75,6 @@ async def _set_run(database: Database, run_id: uuid.UUID, **values: Any) -> None
         await connection.execute(update(PaymentRun).where(PaymentRun.id == run_id).values(**values))
 
 
-async def _as_if_its_process_died(database: Database, run_id: uuid.UUID) -> None:
-    """Running, its heartbeat long past, half its pages stored, no digest."""
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(
-                status="running",
-                digest=None,
-                completed_at=None,
-                heartbeat_at=datetime.now(UTC) - timedelta(hours=1),
-            )
-        )
-        await connection.execute(
-            delete(PaymentRunPage).where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > 1)
-        )
-
-
 async def _stalled_run(
     api: Api, database: Database
 ) -> tuple[httpx.AsyncClient, dict[str, Any], uuid.UUID]:
@@ -100,7 +83,7 @@ async def _stalled_run(
     payment = await _population(api, people=2)
     run, _ = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    await as_if_its_process_died(database, run_id, datetime.now(UTC) - timedelta(hours=1))
     return payment, run, run_id
 
 
@@ -111,7 +94,7 @@ async def test_of_concurrent_requests_for_a_stalled_run_exactly_one_takes_it_ove
     payment = await _population(committing_api)
     run, served = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    await as_if_its_process_died(database, run_id, datetime.now(UTC) - timedelta(hours=1))
     answers = await asyncio.gather(
         *(payment.post("/v1/payment-runs", json=MONTH) for _ in range(4))
     )
