@@ -563,8 +563,14 @@ def python_load(
     ]
     for name, value in options.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
+    return run_python_driver(argv, server, key, timeout=seconds + 90)
+
+
+def run_python_driver(argv: list[str], server: Server, key: str, timeout: float) -> LoadResult:
+    """Run a Python load driver (``argv``, reporting JSON as bench.loadgen does) against
+    ``server`` with ``key``; its own CPU is the one it measured over the load itself."""
     env = {**os.environ, "BENCH_API_KEY": key}
-    data, driver_cpu, server_cpu, machine = _run_driver(argv, env, server.pid, seconds + 90)
+    data, driver_cpu, server_cpu, machine = _run_driver(argv, env, server.pid, timeout)
     return LoadResult(
         driver="python",
         requests=data["requests"],

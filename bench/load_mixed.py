@@ -217,23 +217,7 @@ def mixed_load(
         "--acked",
         str(acked),
     ]
-    env = {**os.environ, "BENCH_API_KEY": key}
-    data, driver_cpu, server_cpu, machine = harness._run_driver(
-        argv, env, server.pid, seconds + args.grace + 60
-    )
-    return harness.LoadResult(
-        driver="python",
-        requests=data["requests"],
-        ok=data["ok"],
-        seconds=data["seconds"],
-        p50_ms=data["p50_ms"],
-        p99_ms=data["p99_ms"],
-        items=data["items"],
-        server_cpu=server_cpu,
-        driver_cpu=data.get("cpu_s", driver_cpu),
-        machine_busy=machine,
-        detail=data,
-    )
+    return harness.run_python_driver(argv, server, key, timeout=seconds + args.grace + 60)
 
 
 async def prepare(count: int) -> tuple[list[str], str]:

@@ -66,6 +66,21 @@ STOP_REPORT_WORKING_DAYS = 20  # both notices
 # What migration 0019 seeds: chinese-calendar's arrangements (the service's own default).
 _CALENDAR = WorkingCalendar.of(map(from_chinese_calendar, chinese_calendar_years()))
 
+# The recipients table's columns at head (names and phones sealed), in the order of a row.
+RECIPIENT_COLUMNS = (
+    "id",
+    "id_digest",
+    "id_ciphertext",
+    "id_masked",
+    "birth_date",
+    "name_ciphertext",
+    "phone_ciphertext",
+    "residence",
+    "emergency_contacts",
+    "created_at",
+    "updated_at",
+)
+
 
 def id_number_for(index: int, province: str = "14") -> str:
     counties = COUNTIES[province]
@@ -237,19 +252,7 @@ async def generate(url: str, recipients: int, province: str, seed: int, today: d
             await connection.copy_records_to_table(
                 "recipients",
                 records=people,
-                columns=[
-                    "id",
-                    "id_digest",
-                    "id_ciphertext",
-                    "id_masked",
-                    "birth_date",
-                    "name_ciphertext",
-                    "phone_ciphertext",
-                    "residence",
-                    "emergency_contacts",
-                    "created_at",
-                    "updated_at",
-                ],
+                columns=RECIPIENT_COLUMNS,
             )
             await connection.copy_records_to_table(
                 "benefits",

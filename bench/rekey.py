@@ -16,7 +16,6 @@ process's CPU time; the database server's CPU is not counted):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -25,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from app.db.base import new_id
 from app.db.engine import SessionMaker, create_engine, create_sessionmaker
@@ -36,6 +34,8 @@ from app.services.recipients.id_lookup import find_recipient_id, find_recipient_
 from app.services.recipients.personal_data import RECIPIENT_NAME, RECIPIENT_PHONE, seal
 from app.services.recipients.rekey import rekey
 from app.settings import Settings
+from bench.province import RECIPIENT_COLUMNS
+from bench.scratch import arguments, print_time, scratch_database
 
 A_HMAC, A_ENCRYPTION = "h" * 43 + "=", "e" * 43 + "="
 B_HMAC, B_ENCRYPTION = "i" * 43 + "=", "f" * 43 + "="
@@ -77,26 +77,15 @@ async def measure(name: str, work: Callable[[], Awaitable[object]]) -> tuple[flo
     wall, cpu = time.perf_counter(), time.process_time()
     await work()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"{name:<44} {wall:8.2f} s wall {cpu:8.2f} s CPU", flush=True)
+    print_time(name, wall, cpu)
     return wall, cpu
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipients", type=int, default=100_000)
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
-    name = f"certsvc_rekey_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
+    args = arguments(__doc__)
+    async with scratch_database(args.admin_url, "certsvc_rekey_bench") as (dsn, url):
         await asyncio.to_thread(upgrade_to_head, url)
         await run(dsn, url, args.recipients)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def run(dsn: str, url: str, count: int) -> None:
@@ -108,19 +97,7 @@ async def run(dsn: str, url: str, count: int) -> None:
     connection = await asyncpg.connect(dsn)
     await connection.copy_records_to_table(
         "recipients",
-        columns=[
-            "id",
-            "id_digest",
-            "id_ciphertext",
-            "id_masked",
-            "birth_date",
-            "name_ciphertext",
-            "phone_ciphertext",
-            "residence",
-            "emergency_contacts",
-            "created_at",
-            "updated_at",
-        ],
+        columns=RECIPIENT_COLUMNS,
         records=[
             (
                 rid,

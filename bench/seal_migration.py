@@ -12,15 +12,12 @@ an exclusive lock on both tables for its whole run: this is the write pause an a
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
-import uuid
 from datetime import UTC, date, datetime
 
 import asyncpg
 from alembic import command
-from sqlalchemy.engine import make_url
 
 from app.db.base import new_id
 from app.db.migrate import alembic_config
@@ -28,6 +25,7 @@ from app.domain.id_numbers import mask_id_number
 from app.protection import load_id_protector
 from app.settings import Settings
 from bench.rekey import numbers
+from bench.scratch import arguments, print_time, scratch_database
 
 KEY_A = "e" * 43 + "="
 HMAC_A = "h" * 43 + "="
@@ -118,22 +116,14 @@ def timed(name: str, work: object, *args: object) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     work(*args)  # type: ignore[operator]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"{name:<40} {wall:8.2f} s wall {cpu:8.2f} s CPU", flush=True)
+    print_time(name, wall, cpu, width=40)
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipients", type=int, default=100_000)
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
-    name = f"certsvc_seal_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    settings = Settings(database_url=url, id_hmac_key=HMAC_A, id_encryption_key=KEY_A)  # type: ignore[arg-type]
-    config = alembic_config(url, settings)
-    try:
+    args = arguments(__doc__)
+    async with scratch_database(args.admin_url, "certsvc_seal_bench") as (dsn, url):
+        settings = Settings(database_url=url, id_hmac_key=HMAC_A, id_encryption_key=KEY_A)  # type: ignore[arg-type]
+        config = alembic_config(url, settings)
         await asyncio.to_thread(command.upgrade, config, "0008")
         await fill(dsn, settings, args.recipients)
         print(f"{args.recipients:,} recipients in plain text at 0008", flush=True)
@@ -143,9 +133,6 @@ async def main() -> None:
         await asyncio.to_thread(
             timed, "downgrade 0010 → 0008 (open)", command.downgrade, config, "0008"
         )
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

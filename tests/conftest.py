@@ -121,6 +121,27 @@ async def scratch_postgres(prefix: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+async def require_postgres() -> None:
+    """Skip the test when the test server is unreachable (fail it under CI)."""
+    reason = await _postgres_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=BACKENDS)
+async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each backend, without the session's schema (migration tests that
+    start from nothing), dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
+        return
+    await require_postgres()
+    async with scratch_postgres("certsvc_migration") as url:
+        yield url
+
+
 @pytest.fixture
 async def empty_database(database: Database, tmp_path: Path) -> AsyncIterator[str]:
     """A database of the test's backend with no schema yet (migration tests), dropped after."""

@@ -103,6 +103,19 @@ def certification(
     return body
 
 
+def hunan_window(recipient_id: str, occurred_at: str, source_ref: str) -> dict[str, Any]:
+    """人工认证 at a Changsha (430102) window with the commitment signed, as a Hunan recipient
+    withheld for long months needs it to be paid again."""
+    details = {
+        "mode": "window",
+        "office": "430102",
+        "operator": "op-1",
+        "commitment_signed": True,
+        "photo_ref": "photos/x",
+    }
+    return certification(recipient_id, "manual", details, occurred_at, source_ref)
+
+
 def face_details(**overrides: Any) -> dict[str, Any]:
     """刷脸认证 in the 民生山西 app, well above both policies' thresholds."""
     details: dict[str, Any] = {

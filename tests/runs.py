@@ -4,10 +4,14 @@ spread over decision processes (only worker processes start those; the API never
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from datetime import datetime
 
 import pytest
+from sqlalchemy import delete, update
 
 from app.db.engine import create_sessionmaker
+from app.db.models import PaymentRun, PaymentRunPage
 from app.db.runs import run_source
 from app.db.runs.source import RunSource
 from app.domain.policy import load_policies
@@ -41,3 +45,19 @@ def source_of(database: Database) -> RunSource:
     """The run source the runtime builds for this database (behind PgBouncer, its decision
     processes keep no prepared statements)."""
     return run_source(database.engine, pooled=database.pooled)
+
+
+async def as_if_its_process_died(
+    database: Database, run_id: uuid.UUID, heartbeat_at: datetime
+) -> None:
+    """Leave a stored run as a process that died half-way would: running, last beating at
+    ``heartbeat_at``, no digest nor completion, only its first page stored."""
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            update(PaymentRun)
+            .where(PaymentRun.id == run_id)
+            .values(status="running", digest=None, completed_at=None, heartbeat_at=heartbeat_at)
+        )
+        await connection.execute(
+            delete(PaymentRunPage).where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > 1)
+        )

@@ -21,7 +21,7 @@ from app.db.models import (
 )
 from app.domain.enums import Role
 from tests.conftest import Api, Database
-from tests.factories import benefit, face, recipient
+from tests.factories import benefit, face, hunan_window, recipient
 
 CALLERS = 10
 Decide = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
@@ -53,6 +53,13 @@ async def _register(county: httpx.AsyncClient, **overrides: Any) -> str:
     return rid
 
 
+async def _registered_in_changzhi(api: Api, now: str) -> tuple[httpx.AsyncClient, str]:
+    """On ``now``: a Changzhi (1404) county's client and a recipient it registered."""
+    api.set_now(now)
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    return county, await _register(county)
+
+
 async def _answer(api: Api, rid: str) -> dict[str, Any]:
     """The answer the payment system gets now (counties do not read eligibility)."""
     payment = await api.new_client(Role.PAYMENT)
@@ -65,10 +72,8 @@ async def _answer(api: Api, rid: str) -> dict[str, Any]:
 async def test_of_ten_opposite_resolutions_of_one_case_exactly_one_stands(
     committing_api: Api, database: Database
 ) -> None:
-    committing_api.set_now("2026-05-10T10:00:00+08:00")
-    county = await committing_api.new_client(Role.COUNTY, ("1404",))
+    county, rid = await _registered_in_changzhi(committing_api, "2026-05-10T10:00:00+08:00")
     mobile = await committing_api.new_client(Role.MOBILE)
-    rid = await _register(county)
     await mobile.post("/v1/certifications", json=face(rid, "2026-03-15T09:00:00+08:00"))
     suspicion = {
         "recipient_id": rid,
@@ -104,9 +109,7 @@ async def test_of_ten_opposite_resolutions_of_one_case_exactly_one_stands(
 async def test_of_ten_confirmed_death_reports_at_once_one_is_recorded(
     committing_api: Api, database: Database
 ) -> None:
-    committing_api.set_now("2026-06-10T10:00:00+08:00")
-    county = await committing_api.new_client(Role.COUNTY, ("1404",))
-    rid = await _register(county)
+    _, rid = await _registered_in_changzhi(committing_api, "2026-06-10T10:00:00+08:00")
 
     def report(caller: httpx.AsyncClient, index: int) -> Awaitable[httpx.Response]:
         body = {
@@ -136,9 +139,7 @@ async def test_a_stop_report_that_changes_nothing_is_refused_and_one_that_does_i
     """Sequential, not a race: a later day of the same stop is a repeat; an earlier day moves
     the stop (the engine stops from the earliest); a release ends an imprisonment, after which
     a new imprisonment is a new decision."""
-    committing_api.set_now("2026-06-10T10:00:00+08:00")
-    county = await committing_api.new_client(Role.COUNTY, ("1404",))
-    rid = await _register(county)
+    county, rid = await _registered_in_changzhi(committing_api, "2026-06-10T10:00:00+08:00")
     other = await _register(county)
     bodies = [
         (rid, "imprisonment", "2026-03-02", [], 201),
@@ -167,34 +168,18 @@ async def test_a_stop_report_that_changes_nothing_is_refused_and_one_that_does_i
 
 # Hunan enterprise pension certified 2026-05-10, valid through 2027-04-30; 18 months withheld
 # 2027-05 .. 2028-10 need the commitment (or, for an institution pension, the employer).
-def _window(rid: str, occurred_at: str, source_ref: str) -> dict[str, Any]:
-    details = {
-        "mode": "window",
-        "office": "430102",
-        "operator": "op-1",
-        "commitment_signed": True,
-        "photo_ref": "photos/x",
-    }
-    return {
-        "recipient_id": rid,
-        "channel": "manual",
-        "result": "passed",
-        "occurred_at": occurred_at,
-        "source_ref": source_ref,
-        "details": details,
-    }
-
-
 async def _waiting_for_a_step(api: Api, benefit_type: str, expected: str) -> str:
     api.set_now("2026-05-10T10:00:00+08:00")
     county = await api.new_client(Role.COUNTY, ("4301",))
     rid = await _register(
         county, benefits=[benefit(agency_code="430102", benefit_type=benefit_type)]
     )
-    await county.post("/v1/certifications", json=_window(rid, "2026-05-10T09:00:00+08:00", "w0"))
+    await county.post(
+        "/v1/certifications", json=hunan_window(rid, "2026-05-10T09:00:00+08:00", "w0")
+    )
     api.set_now("2028-11-10T10:00:00+08:00")
     back = await county.post(
-        "/v1/certifications", json=_window(rid, "2028-11-10T09:00:00+08:00", "w1")
+        "/v1/certifications", json=hunan_window(rid, "2028-11-10T09:00:00+08:00", "w1")
     )
     assert back.status_code == 201, back.text
     answer = await _answer(api, rid)
@@ -244,10 +229,8 @@ async def test_of_ten_employer_verifications_at_once_one_resumes_the_pension(
 async def test_of_ten_continuations_after_a_verified_stop_one_stands(
     committing_api: Api, database: Database
 ) -> None:
-    committing_api.set_now("2026-05-10T10:00:00+08:00")
-    county = await committing_api.new_client(Role.COUNTY, ("1404",))
+    county, rid = await _registered_in_changzhi(committing_api, "2026-05-10T10:00:00+08:00")
     mobile = await committing_api.new_client(Role.MOBILE)
-    rid = await _register(county)
     await mobile.post("/v1/certifications", json=face(rid, "2026-05-09T09:00:00+08:00"))
     # The agency's own verification stops (核实停发): a case no stop report opened.
     case_id = await _deceased_visit(county, rid)
@@ -288,9 +271,7 @@ async def _assigned_visit(county: httpx.AsyncClient, rid: str) -> str:
 async def test_of_ten_outcomes_of_one_home_visit_one_stands(
     committing_api: Api, database: Database
 ) -> None:
-    committing_api.set_now("2026-06-09T16:00:00+08:00")
-    county = await committing_api.new_client(Role.COUNTY, ("1404",))
-    rid = await _register(county)
+    county, rid = await _registered_in_changzhi(committing_api, "2026-06-09T16:00:00+08:00")
     path = await _assigned_visit(county, rid)
     request_id = path.rsplit("/", 1)[1]
 
@@ -311,9 +292,7 @@ async def test_of_ten_outcomes_of_one_home_visit_one_stands(
 async def test_of_ten_applications_for_one_person_at_once_one_request_opens(
     committing_api: Api, database: Database
 ) -> None:
-    committing_api.set_now("2026-06-09T16:00:00+08:00")
-    county = await committing_api.new_client(Role.COUNTY, ("1404",))
-    rid = await _register(county)
+    _, rid = await _registered_in_changzhi(committing_api, "2026-06-09T16:00:00+08:00")
     application = {"recipient_id": rid, "requested_by": "family", "reason": "elderly"}
     callers = [await committing_api.new_client(Role.COUNTY, ("1404",)) for _ in range(CALLERS)]
     responses = await asyncio.gather(

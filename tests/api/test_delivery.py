@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from app.db.models import ApiClient, WebhookDelivery
 from app.domain.enums import Role
 from app.protection import IdProtector
 from app.services.notices.delivery import (
+    DEFAULT_POLICY,
     RetryPolicy,
     deliver_due,
     event_body,
@@ -33,6 +34,7 @@ from app.services.notices.delivery import (
     verify_signature,
 )
 from app.services.notices.egress import ALLOW_ALL, EgressPolicy
+from app.services.notices.egress import DEFAULT_POLICY as DEFAULT_EGRESS
 from app.services.notices.outbox import EventType, emit
 from tests.conftest import Api, Database
 from tests.factories import recipient
@@ -160,17 +162,44 @@ def receivers_on_this_machine(committing_api: Api) -> None:
     committing_api.fastapi.state.egress = ALLOW_ALL
 
 
-@pytest.fixture
-def sessions(database: Database) -> SessionMaker:
-    return create_sessionmaker(database.engine)
-
-
 class Clock:
     def __init__(self, start: datetime = T0) -> None:
         self.at = start
 
     def __call__(self) -> datetime:
         return self.at
+
+
+@pytest.fixture
+def sessions(database: Database) -> SessionMaker:
+    return create_sessionmaker(database.engine)
+
+
+@dataclass
+class Worker:
+    """The delivery worker's passes, on the tests' sessions, protector and HTTP client."""
+
+    sessions: SessionMaker
+    protector: IdProtector
+    http: httpx.AsyncClient
+
+    def deliver(
+        self,
+        clock: Clock,
+        batch: int = 50,
+        *,
+        policy: RetryPolicy = POLICY,
+        egress: EgressPolicy = RECEIVER_REACHABLE,
+    ) -> Coroutine[Any, Any, int]:
+        """One pass of `deliver_due`; returns how many deliveries were posted."""
+        return deliver_due(
+            self.sessions, self.protector, self.http, clock, batch, policy=policy, egress=egress
+        )
+
+
+@pytest.fixture
+def worker(sessions: SessionMaker, protector: IdProtector, http: httpx.AsyncClient) -> Worker:
+    return Worker(sessions, protector, http)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -210,6 +239,29 @@ async def _emit(
         )
 
 
+async def _subscribed(
+    api: Api, sessions: SessionMaker, receiver: Receiver
+) -> tuple[httpx.AsyncClient, uuid.UUID, str]:
+    """At T0: a county client, its recipient, and its webhook (``/a``, secret A) with the
+    recipient's suspension emitted for it."""
+    api.set_now(T0)
+    county, person = await _person(api)
+    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
+    await _emit(sessions, person, EventType.SUSPENDED)
+    return county, person, hook
+
+
+async def _change_subscriber(
+    sessions: SessionMaker, county: httpx.AsyncClient, hook: str, **values: Any
+) -> None:
+    """Change the stored client that subscribed ``hook``, behind the API's back."""
+    owner = (await county.get(f"/v1/webhooks/{hook}")).json()["created_by"]
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(**values)
+        )
+
+
 async def _rows(sessions: SessionMaker) -> list[WebhookDelivery]:
     async with sessions() as session:
         return list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
@@ -219,11 +271,7 @@ async def _rows(sessions: SessionMaker) -> list[WebhookDelivery]:
 
 
 async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_back(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -237,12 +285,7 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
     clock = Clock()
 
     async def attempt_round(expected_error: str, round_number: int) -> None:
-        assert (
-            await deliver_due(
-                sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-            )
-            == 5
-        )
+        assert await worker.deliver(clock) == 5
         rows = await _rows(sessions)
         for row in rows:
             assert (row.status, row.attempts) == ("pending", round_number)
@@ -252,12 +295,7 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
             nominal = POLICY.base.total_seconds() * 2 ** (round_number - 1)
             assert 0.5 * nominal <= wait <= 1.5 * nominal, (round_number, wait)
         # Nothing is due before its backoff runs out ...
-        assert (
-            await deliver_due(
-                sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-            )
-            == 0
-        )
+        assert await worker.deliver(clock) == 0
         # ... and everything is once the last of them has.
         clock.at = max(row.next_attempt_at for row in rows)
 
@@ -279,23 +317,13 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
     assert receiver.accepted == []
 
     receiver.behaviour = _ok  # back
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 5
-    )
+    assert await worker.deliver(clock) == 5
     rows = await _rows(sessions)
     assert {(row.status, row.attempts, row.delivered_at) for row in rows} == {
         ("delivered", 4, clock.at)
     }
     clock.at += timedelta(days=1)
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 0
-    )
+    assert await worker.deliver(clock) == 0
 
     # Every event, once per webhook, each signed with that webhook's secret.
     received = {(request.path, request.event_id) for request in receiver.accepted}
@@ -329,11 +357,7 @@ async def test_a_receiver_down_for_several_attempts_gets_every_event_once_it_is_
 
 
 async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -348,36 +372,21 @@ async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
     receiver.behaviour = unavailable
     clock = Clock()
     for _ in range(3):
-        assert (
-            await deliver_due(
-                sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
-            )
-            == 1
-        )
+        assert await worker.deliver(clock, policy=policy) == 1
         clock.at += timedelta(minutes=1)
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts, row.last_status_code) == ("parked", 3, 503)
     assert row.last_error == "HTTP 503"
     # Parked: never picked again by itself.
     clock.at += timedelta(days=30)
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
-        )
-        == 0
-    )
+    assert await worker.deliver(clock, policy=policy) == 0
     delivery_id = str(row.id)
 
     # A re-drive against a receiver that is still failing: one attempt, parked again.
     committing_api.set_now(clock.at)
     retried = (await admin.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")).json()
     assert (retried["status"], retried["attempts"]) == ("pending", 3)
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
-        )
-        == 1
-    )
+    assert await worker.deliver(clock, policy=policy) == 1
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts) == ("parked", 4)
 
@@ -387,12 +396,7 @@ async def test_a_delivery_past_its_budget_is_parked_until_an_admin_re_drives_it(
     committing_api.set_now(clock.at)
     response = await admin.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
     assert response.status_code == 200, response.text
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=policy, egress=RECEIVER_REACHABLE
-        )
-        == 1
-    )
+    assert await worker.deliver(clock, policy=policy) == 1
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts, row.delivered_at) == ("delivered", 5, clock.at)
     (request,) = receiver.accepted
@@ -405,9 +409,8 @@ async def test_two_workers_at_once_never_post_the_same_delivery_twice(
     committing_api: Api,
     database: Database,
     sessions: SessionMaker,
-    protector: IdProtector,
+    worker: Worker,
     receiver: Receiver,
-    http: httpx.AsyncClient,
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -424,16 +427,14 @@ async def test_two_workers_at_once_never_post_the_same_delivery_twice(
     receiver.behaviour = slow
     clock = Clock()
 
-    async def worker() -> int:
+    async def one_worker() -> int:
         # Each worker has its own sessions and connections, as a replica would.
         posted = 0
-        while batch := await deliver_due(
-            sessions, protector, http, clock, batch=4, egress=RECEIVER_REACHABLE
-        ):
+        while batch := await worker.deliver(clock, batch=4, policy=DEFAULT_POLICY):
             posted += batch
         return posted
 
-    counts = await asyncio.gather(worker(), worker())
+    counts = await asyncio.gather(one_worker(), one_worker())
     assert sum(counts) == 30
     if database.backend == "postgresql":
         # SKIP LOCKED lets both work side by side; SQLite serializes the claims, so there one
@@ -445,11 +446,7 @@ async def test_two_workers_at_once_never_post_the_same_delivery_twice(
 
 
 async def test_a_worker_that_dies_mid_post_loses_nothing(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     committing_api.set_now(T0)
     county, person = await _person(committing_api)
@@ -461,9 +458,7 @@ async def test_a_worker_that_dies_mid_post_loses_nothing(
 
     receiver.behaviour = hang
     clock = Clock()
-    killed = asyncio.create_task(
-        deliver_due(sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE)
-    )
+    killed = asyncio.create_task(worker.deliver(clock))
     await receiver.wait_until(lambda: len(receiver.requests) == 1)
     killed.cancel()  # the worker dies with the POST in flight: no outcome is recorded
     with pytest.raises(asyncio.CancelledError):
@@ -473,19 +468,9 @@ async def test_a_worker_that_dies_mid_post_loses_nothing(
     assert row.next_attempt_at == T0 + POLICY.lease  # leased: hidden from other replicas
 
     receiver.behaviour = _ok
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 0
-    )
+    assert await worker.deliver(clock) == 0
     clock.at += POLICY.lease
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 1
-    )
+    assert await worker.deliver(clock) == 1
     (row,) = await _rows(sessions)
     assert row.status == "delivered"
     # At least once: the receiver saw the event twice and keeps it once, by its id.
@@ -493,16 +478,9 @@ async def test_a_worker_that_dies_mid_post_loses_nothing(
 
 
 async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
-    committing_api.set_now(T0)
-    county, person = await _person(committing_api)
-    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
-    await _emit(sessions, person, EventType.SUSPENDED)
+    county, _, hook = await _subscribed(committing_api, sessions, receiver)
     release = asyncio.Event()
 
     async def fail_later(_request: Received) -> int:
@@ -511,9 +489,7 @@ async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
 
     receiver.behaviour = fail_later
     clock = Clock()
-    in_flight = asyncio.create_task(
-        deliver_due(sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE)
-    )
+    in_flight = asyncio.create_task(worker.deliver(clock))
     await receiver.wait_until(lambda: len(receiver.requests) == 1)
     assert (await county.delete(f"/v1/webhooks/{hook}")).status_code == 204
     release.set()
@@ -521,20 +497,11 @@ async def test_a_webhook_deleted_while_its_post_fails_is_not_rescheduled(
     (row,) = await _rows(sessions)
     assert (row.status, row.attempts) == ("cancelled", 0)
     clock.at += timedelta(days=1)
-    assert (
-        await deliver_due(
-            sessions, protector, http, clock, policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 0
-    )
+    assert await worker.deliver(clock) == 0
 
 
 async def test_a_receiver_on_a_refused_address_is_never_contacted(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
     """The default egress policy refuses loopback: by IP literal and by a name resolving to it."""
     committing_api.set_now(T0)
@@ -542,7 +509,7 @@ async def test_a_receiver_on_a_refused_address_is_never_contacted(
     await _hook(county, f"{receiver.base_url}/by-address", SECRET_A)
     await _hook(county, f"http://localhost:{receiver.port}/by-name", SECRET_B)
     await _emit(sessions, person, EventType.SUSPENDED)
-    assert await deliver_due(sessions, protector, http, Clock(), policy=POLICY) == 2
+    assert await worker.deliver(Clock(), egress=DEFAULT_EGRESS) == 2
     rows = await _rows(sessions)
     assert {row.status for row in rows} == {"pending"}  # retried later, like any failure
     errors = {row.last_error for row in rows}
@@ -556,27 +523,11 @@ async def test_a_receiver_on_a_refused_address_is_never_contacted(
 
 
 async def test_deliveries_of_a_revoked_client_are_cancelled_not_sent(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
-    committing_api.set_now(T0)
-    county, person = await _person(committing_api)
-    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
-    await _emit(sessions, person, EventType.SUSPENDED)
-    owner = (await county.get(f"/v1/webhooks/{hook}")).json()["created_by"]
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(revoked_at=T0)
-        )
-    assert (
-        await deliver_due(
-            sessions, protector, http, Clock(), policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 0
-    )
+    county, _, hook = await _subscribed(committing_api, sessions, receiver)
+    await _change_subscriber(sessions, county, hook, revoked_at=T0)
+    assert await worker.deliver(Clock()) == 0
     (row,) = await _rows(sessions)
     assert (row.status, row.last_error) == (
         "cancelled",
@@ -586,29 +537,13 @@ async def test_deliveries_of_a_revoked_client_are_cancelled_not_sent(
 
 
 async def test_deliveries_outside_the_clients_current_regions_are_cancelled(
-    committing_api: Api,
-    sessions: SessionMaker,
-    protector: IdProtector,
-    receiver: Receiver,
-    http: httpx.AsyncClient,
+    committing_api: Api, sessions: SessionMaker, worker: Worker, receiver: Receiver
 ) -> None:
-    committing_api.set_now(T0)
-    county, person = await _person(committing_api)
-    hook = await _hook(county, f"{receiver.base_url}/a", SECRET_A)
-    await _emit(sessions, person, EventType.SUSPENDED)
+    county, person, hook = await _subscribed(committing_api, sessions, receiver)
     await _emit(sessions, person, EventType.RESUMED)
-    owner = (await county.get(f"/v1/webhooks/{hook}")).json()["created_by"]
     # The client is moved to another county after the first event was written.
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(ApiClient).where(ApiClient.id == uuid.UUID(owner)).values(regions=["1401"])
-        )
-    assert (
-        await deliver_due(
-            sessions, protector, http, Clock(), policy=POLICY, egress=RECEIVER_REACHABLE
-        )
-        == 0
-    )
+    await _change_subscriber(sessions, county, hook, regions=["1401"])
+    assert await worker.deliver(Clock()) == 0
     assert {(row.status, row.last_error) for row in await _rows(sessions)} == {
         ("cancelled", "cancelled: outside the subscribing client's regions")
     }

@@ -25,7 +25,7 @@ from app.schemas.eligibility import RecipientEligibility
 from app.services.accounts.clients import create_client, revoke_client
 from app.services.eligibility.answers import recipient_eligibility, recipient_eligibility_json
 from tests.conftest import Api, Database, empty_tables, make_settings, with_lifespan_state
-from tests.factories import benefit, face, recipient
+from tests.factories import benefit, face, hunan_window, recipient
 
 
 async def _register(county: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
@@ -260,20 +260,7 @@ async def _hunan_resumed(api: Api, county: httpx.AsyncClient) -> str:
     rid = await _registered(county, body["benefits"])
     for occurred, ref in (("2026-05-10T09:00:00+08:00", "h0"), ("2028-11-10T09:00:00+08:00", "h1")):
         api.set_now(occurred.replace("09:00", "10:00"))
-        window = {
-            "recipient_id": rid,
-            "channel": "manual",
-            "result": "passed",
-            "occurred_at": occurred,
-            "source_ref": ref,
-            "details": {
-                "mode": "window",
-                "office": "430102",
-                "operator": "op-1",
-                "commitment_signed": True,
-                "photo_ref": "photos/x",
-            },
-        }
+        window = hunan_window(rid, occurred, ref)
         assert (await county.post("/v1/certifications", json=window)).status_code == 201
     api.set_now("2028-11-12T10:00:00+08:00")
     step = await county.post(f"/v1/recipients/{rid}/commitments", json={"signed_on": "2028-11-12"})

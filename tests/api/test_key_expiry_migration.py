@@ -4,32 +4,13 @@ the clients; on a fresh database of its own, not the suite's."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.migrate import alembic_config, upgrade_to_head
-from tests.conftest import _postgres_reason, scratch_postgres
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
-        return
-    reason = await _postgres_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    async with scratch_postgres("certsvc_migration") as url:
-        yield url
 
 
 async def _columns_and_names(url: str) -> tuple[set[str], list[str]]:

@@ -38,6 +38,12 @@ def _manual(rid: str, mode: str, office: str = "140402") -> dict[str, Any]:
     return certification(rid, "manual", manual_details(mode, office=office), occurred_at=AT)
 
 
+async def _shanxi_county_and_payment(api: Api) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+    """On AT: a client of Shanxi's counties and one of the payment system."""
+    api.set_now(AT)
+    return await api.new_client(Role.COUNTY, ("14",)), await api.new_client(Role.PAYMENT)
+
+
 async def _payable(payment: httpx.AsyncClient, rid: str) -> bool:
     answer = await payment.get(f"/v1/recipients/{rid}/eligibility", params={"on": "2026-06-15"})
     assert answer.status_code == 200, answer.text
@@ -47,9 +53,7 @@ async def _payable(payment: httpx.AsyncClient, rid: str) -> bool:
 async def test_shanxi_refuses_the_out_of_province_online_review_for_a_resident_of_shanxi(
     api: Api,
 ) -> None:
-    api.set_now(AT)
-    county = await api.new_client(Role.COUNTY, ("14",))
-    payment = await api.new_client(Role.PAYMENT)
+    county, payment = await _shanxi_county_and_payment(api)
     resident = await _person(county, "in_province")
     refused = await county.post(
         "/v1/certifications", json=_manual(resident, "out_of_province_online")
@@ -70,9 +74,7 @@ async def test_shanxi_refuses_the_out_of_province_online_review_for_a_resident_o
 async def test_an_embassy_form_for_someone_registered_in_shanxi_counts_with_a_warning_and_a_signal(
     api: Api,
 ) -> None:
-    api.set_now(AT)
-    county = await api.new_client(Role.COUNTY, ("14",))
-    payment = await api.new_client(Role.PAYMENT)
+    county, payment = await _shanxi_county_and_payment(api)
     resident = await _person(county, "in_province")
     abroad = await _person(county, "overseas")
     warned = await county.post(

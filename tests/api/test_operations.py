@@ -64,17 +64,23 @@ async def test_bodies_over_the_limit_are_refused_with_413(api: Api) -> None:
     assert response.json()["code"] == "payload_too_large"
 
 
-async def test_an_unexpected_failure_is_a_500_that_leaks_nothing(tmp_path: Path) -> None:
+async def _answer_of_a_route_that_raises(tmp_path: Path, failure: Exception) -> httpx.Response:
+    """What a client gets from the service's handlers when a route raises ``failure``."""
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     app: FastAPI = create_app(settings)
 
-    @app.get("/boom")
-    async def boom() -> None:
-        raise RuntimeError("secret internals 140402195001011237")
+    @app.get("/failing")
+    async def failing() -> None:
+        raise failure
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/boom")
+        return await client.get("/failing")
+
+
+async def test_an_unexpected_failure_is_a_500_that_leaks_nothing(tmp_path: Path) -> None:
+    failure = RuntimeError("secret internals 140402195001011237")
+    response = await _answer_of_a_route_that_raises(tmp_path, failure)
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"
     assert "secret" not in response.text
@@ -140,16 +146,8 @@ async def test_an_exhausted_connection_pool_is_a_503_not_a_500(tmp_path: Path) -
     """Found by the mixed-load benchmark: SQLAlchemy's pool timeout is its own TimeoutError."""
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    app: FastAPI = create_app(settings)
-
-    @app.get("/saturated")
-    async def saturated() -> None:
-        raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
-
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/saturated")
+    failure = PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
+    response = await _answer_of_a_route_that_raises(tmp_path, failure)
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response.headers["retry-after"] == "5"

@@ -5,37 +5,18 @@ database of its own, not the suite's."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.db.migrate import alembic_config
 from app.db.models import RegistryHistory
-from tests.conftest import _postgres_reason, scratch_postgres
 
 REGISTERED = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 BENEFIT_ADDED = datetime(2026, 4, 7, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
-        return
-    reason = await _postgres_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    async with scratch_postgres("certsvc_migration") as url:
-        yield url
 
 
 async def test_backfill_keeps_the_current_values_as_of_the_registration(fresh_url: str) -> None:

@@ -21,6 +21,7 @@ from app.services.reporting import stats
 from tests.conftest import Api
 from tests.factories import benefit, certification, face, manual_details, recipient
 from tests.factories import terminal_details as terminal
+from tests.populations import STANDINGS
 
 NDJSON = {"Accept": "application/x-ndjson"}
 ON = "2026-06-10"
@@ -232,16 +233,6 @@ async def _stats(client: httpx.AsyncClient, prefix: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-STANDINGS = {
-    "valid": "valid",
-    "due": "due_within_lead_time",
-    "suspended": "suspended",
-    "stopped": "stopped",
-    "awaiting_first_certification": "awaiting_first_certification",
-    "not_required": "not_required",
-}
 
 
 async def test_stats_agree_with_the_single_answers_for_every_status(api: Api) -> None:

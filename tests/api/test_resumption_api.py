@@ -11,28 +11,11 @@ import pytest
 from app.domain.enums import Role
 from app.domain.months import Month
 from tests.conftest import Api
-from tests.factories import benefit, recipient
+from tests.factories import benefit, hunan_window, recipient
 
 # Certified 2026-05-10 in Hunan: valid through 2027-04-30, so 2027-05 is the first month
 # withheld (enforcement began 2026-06-01).
 FIRST_WITHHELD = Month(2027, 5)
-
-
-def _window(recipient_id: str, occurred_at: str, source_ref: str) -> dict[str, Any]:
-    return {
-        "recipient_id": recipient_id,
-        "channel": "manual",
-        "result": "passed",
-        "occurred_at": occurred_at,
-        "source_ref": source_ref,
-        "details": {
-            "mode": "window",
-            "office": "430102",
-            "operator": "op-1",
-            "commitment_signed": True,
-            "photo_ref": "photos/x",
-        },
-    }
 
 
 async def _suspended_pension(api: Api, benefit_type: str) -> tuple[httpx.AsyncClient, str]:
@@ -42,7 +25,7 @@ async def _suspended_pension(api: Api, benefit_type: str) -> tuple[httpx.AsyncCl
     rid: str = (await county.post("/v1/recipients", json=body)).json()["recipient_id"]
     api.set_now("2026-05-10T10:00:00+08:00")
     first = await county.post(
-        "/v1/certifications", json=_window(rid, "2026-05-10T09:00:00+08:00", "w0")
+        "/v1/certifications", json=hunan_window(rid, "2026-05-10T09:00:00+08:00", "w0")
     )
     assert first.status_code == 201, first.text
     return county, rid
@@ -82,7 +65,7 @@ async def test_returning_after_a_suspension_takes_the_tier_its_length_calls_for(
     day = back.first_day.replace(day=10).isoformat()
     api.set_now(f"{day}T10:00:00+08:00")
     posted = await county.post(
-        "/v1/certifications", json=_window(rid, f"{day}T09:00:00+08:00", "w1")
+        "/v1/certifications", json=hunan_window(rid, f"{day}T09:00:00+08:00", "w1")
     )
     assert posted.status_code == 201, posted.text
     answer = await _answer(reader, rid, day)
@@ -109,7 +92,9 @@ async def test_post_checks_list_resumptions_after_more_than_twelve_months(api: A
     county, rid = await _suspended_pension(api, "enterprise_pension")
     # Withheld 2027-05 .. 2028-06 (14 months), back with a commitment in 2028-07.
     api.set_now("2028-07-10T10:00:00+08:00")
-    await county.post("/v1/certifications", json=_window(rid, "2028-07-10T09:00:00+08:00", "w1"))
+    await county.post(
+        "/v1/certifications", json=hunan_window(rid, "2028-07-10T09:00:00+08:00", "w1")
+    )
     await county.post(f"/v1/recipients/{rid}/commitments", json={"signed_on": "2028-07-10"})
     listed = await county.get(
         "/v1/post-checks", params={"agency_code": "4301", "since": "2028-01-01"}

@@ -16,19 +16,18 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
 from app.db.engine import create_sessionmaker
 from app.db.facts import benefit_facts, load_facts, recipient_facts
-from app.db.models import PaymentRun, PaymentRunPage, Recipient
+from app.db.models import PaymentRunPage, Recipient
 from app.db.runs import postgresql as run_pg
 from app.db.runs.claims import RunClaim
 from app.db.runs.rows import Scope
@@ -39,19 +38,17 @@ from app.services.eligibility.policies import policy_for
 from app.services.payment_runs import workers as run_workers
 from tests.conftest import Api, Database
 from tests.factories import benefit, face, id_number, recipient
-from tests.runs import compute_waiting_runs, leave_runs_to_workers
+from tests.populations import (
+    Post,
+    post_in_time_order,
+    random_benefit,
+    random_kinds,
+    revoke_if_made,
+    stop_report,
+)
+from tests.runs import as_if_its_process_died, compute_waiting_runs, leave_runs_to_workers
 
 FIELDS = ("payable", "status", "reason", "back_pay_months", "overpaid_months", "valid_through")
-TYPES = (
-    "enterprise_pension",
-    "institution_pension",
-    "resident_pension",
-    "work_injury_disability",
-    "work_injury_nursing",
-    "work_injury_dependent",
-    "unemployment",
-    "illness_disability_allowance",
-)
 RUN_AT = "2026-06-10T10:00:00+08:00"
 
 
@@ -74,20 +71,19 @@ async def _population(api: Api, seed: int = 7, size: int = 60) -> Population:
     bodies: list[dict[str, Any]] = []
     for n in range(size):
         county = "140402" if n % 2 == 0 else "430102"
-        kinds = rng.sample(TYPES, rng.choice((1, 1, 2)))
+        kinds = random_kinds(rng)
         body = recipient(
             id_number(county),
             emergency_contacts=rng.choice((0, 1, 2)),
             benefits=[
-                benefit(
-                    benefit_type=kind,
-                    agency_code=county,
-                    start_date=rng.choice(("2019-05-01", "2025-08-01", "2026-02-01")),
-                    approved=rng.random() > 0.15,
-                    external_ref=f"REF-{n}-{kind[:4]}",
-                    funeral_subsidy_area=rng.choice((True, False, None))
-                    if kind == "resident_pension"
-                    else None,
+                random_benefit(
+                    rng,
+                    kind,
+                    county,
+                    f"REF-{n}-{kind[:4]}",
+                    starts=("2019-05-01", "2025-08-01", "2026-02-01"),
+                    approved_above=0.15,
+                    funeral_flags=(True, False, None),
                 )
                 for kind in kinds
             ],
@@ -104,7 +100,7 @@ async def _population(api: Api, seed: int = 7, size: int = 60) -> Population:
     ids.append(created.json()["recipient_id"])
 
     # (when, what): certifications, revocations, stop reports, steps, in time order.
-    events: list[tuple[str, Callable[[], Awaitable[httpx.Response]]]] = []
+    events: list[tuple[str, Post]] = []
     for day in ("2026-01-05", "2026-06-03"):
         events.append((f"{day}T09:00:00+08:00", _certify(mobile, admin, ids[-1], day, None)))
     moratorium = {
@@ -134,26 +130,23 @@ async def _population(api: Api, seed: int = 7, size: int = 60) -> Population:
         roll = rng.random()
         if roll < 0.10:
             # Reported late: the months paid after the death are overpaid.
-            events.append(("2026-04-15T10:00:00+08:00", _stop(admin, rid, "death", "2026-02-20")))
+            events.append(
+                ("2026-04-15T10:00:00+08:00", stop_report(admin, rid, "death", "2026-02-20"))
+            )
         elif roll < 0.16:
             events.append(
-                ("2026-03-20T10:00:00+08:00", _stop(admin, rid, "imprisonment", "2026-03-01"))
+                ("2026-03-20T10:00:00+08:00", stop_report(admin, rid, "imprisonment", "2026-03-01"))
             )
         elif roll < 0.26:
             events.append(
-                ("2026-05-03T10:00:00+08:00", _stop(admin, rid, "death", "2026-04-28", True))
+                ("2026-05-03T10:00:00+08:00", stop_report(admin, rid, "death", "2026-04-28", True))
             )
         elif roll < 0.32:
             events.append(("2026-05-20T10:00:00+08:00", _commitment(admin, rid, "2026-05-20")))
     events.append(
         ("2026-05-01T08:00:00+08:00", lambda: admin.post("/v1/moratoria", json=moratorium))
     )
-    for when, post in sorted(events, key=lambda event: event[0]):
-        api.set_now(datetime.fromisoformat(when) + timedelta(hours=1))
-        answer = await post()
-        # Self-service certification is refused while an imprisonment report stands.
-        refused = answer.status_code == 422 and answer.json()["code"] == "documents_required"
-        assert answer.status_code in (200, 201) or refused, answer.text
+    await post_in_time_order(api, events, after=timedelta(hours=1))
 
     # Half the open cases are resolved, one way or the other.
     api.set_now("2026-05-25T10:00:00+08:00")
@@ -179,31 +172,23 @@ def _certify(
     rid: str,
     day: str,
     rng: random.Random | None,
-) -> Callable[[], Awaitable[httpx.Response]]:
+) -> Post:
     revoke = rng is not None and rng.random() < 0.12
 
     async def post() -> httpx.Response:
         answer = await mobile.post("/v1/certifications", json=face(rid, f"{day}T09:00:00+08:00"))
-        if revoke and answer.status_code == 201:
-            certification = answer.json()["certification_id"]
-            revoked = await admin.post(
-                f"/v1/certifications/{certification}/revoke", json={"reason": "photo mismatch"}
-            )
-            assert revoked.status_code == 200, revoked.text
+        if revoke:
+            await revoke_if_made(admin, answer)
         return answer
 
     return post
 
 
-def _contacts(
-    admin: httpx.AsyncClient, rid: str, count: int
-) -> Callable[[], Awaitable[httpx.Response]]:
+def _contacts(admin: httpx.AsyncClient, rid: str, count: int) -> Post:
     return lambda: admin.patch(f"/v1/recipients/{rid}", json={"emergency_contacts": count})
 
 
-def _flip_funeral(
-    admin: httpx.AsyncClient, body: dict[str, Any]
-) -> Callable[[], Awaitable[httpx.Response]]:
+def _flip_funeral(admin: httpx.AsyncClient, body: dict[str, Any]) -> Post:
     """Registered again with every known funeral-subsidy flag turned over."""
     benefits = [
         {
@@ -217,23 +202,8 @@ def _flip_funeral(
     return lambda: admin.post("/v1/recipients", json={**body, "benefits": benefits})
 
 
-def _commitment(
-    admin: httpx.AsyncClient, rid: str, on: str
-) -> Callable[[], Awaitable[httpx.Response]]:
+def _commitment(admin: httpx.AsyncClient, rid: str, on: str) -> Post:
     return lambda: admin.post(f"/v1/recipients/{rid}/commitments", json={"signed_on": on})
-
-
-def _stop(
-    admin: httpx.AsyncClient, rid: str, reason: str, on: str, suspected: bool = False
-) -> Callable[[], Awaitable[httpx.Response]]:
-    body = {
-        "recipient_id": rid,
-        "reason": reason,
-        "occurred_on": on,
-        "reported_by": "data_match" if suspected else "family",
-        "suspected": suspected,
-    }
-    return lambda: admin.post("/v1/stop-reports", json=body)
 
 
 async def _run(
@@ -446,19 +416,9 @@ async def test_a_run_whose_process_died_is_recomputed_identically(
     run, raw = await _run(people.payment, "14")
     # As if its process had died half-way ten minutes ago: running, some pages missing.
     run_id = uuid.UUID(run["run_id"])
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(
-                status="running",
-                digest=None,
-                heartbeat_at=datetime.fromisoformat(RUN_AT) - timedelta(minutes=10),
-            )
-        )
-        await connection.execute(
-            delete(PaymentRunPage).where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > 1)
-        )
+    await as_if_its_process_died(
+        database, run_id, datetime.fromisoformat(RUN_AT) - timedelta(minutes=10)
+    )
     again = await people.payment.post(
         "/v1/payment-runs", json={"month": "2026-06", "agency_code": "14"}
     )

@@ -30,6 +30,7 @@ from app.db.runs.portable import write_page
 from app.domain.enums import Role
 from tests.conftest import Api, Database, _asyncpg_dsn
 from tests.factories import benefit, face, recipient
+from tests.runs import as_if_its_process_died
 
 RUN_AT = "2026-06-10T10:00:00+08:00"
 MONTH = {"month": "2026-06", "agency_code": "14"}
@@ -68,22 +69,22 @@ async def _completed_run(payment: httpx.AsyncClient) -> tuple[dict[str, Any], by
     return run, served.content
 
 
-async def _as_if_its_process_died(database: Database, run_id: uuid.UUID) -> None:
-    """Running, its heartbeat long past, half its pages stored, no digest."""
+async def _set_run(database: Database, run_id: uuid.UUID, **values: Any) -> None:
+    """Overwrite a stored run's columns, as a dead process or another replica leaves them."""
     async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(
-                status="running",
-                digest=None,
-                completed_at=None,
-                heartbeat_at=datetime.now(UTC) - timedelta(hours=1),
-            )
-        )
-        await connection.execute(
-            delete(PaymentRunPage).where(PaymentRunPage.run_id == run_id, PaymentRunPage.page > 1)
-        )
+        await connection.execute(update(PaymentRun).where(PaymentRun.id == run_id).values(**values))
+
+
+async def _stalled_run(
+    api: Api, database: Database
+) -> tuple[httpx.AsyncClient, dict[str, Any], uuid.UUID]:
+    """Two people's run, completed and then left as if its process had died: the payment
+    client, the run as it was served, its id."""
+    payment = await _population(api, people=2)
+    run, _ = await _completed_run(payment)
+    run_id = uuid.UUID(run["run_id"])
+    await as_if_its_process_died(database, run_id, datetime.now(UTC) - timedelta(hours=1))
+    return payment, run, run_id
 
 
 async def test_of_concurrent_requests_for_a_stalled_run_exactly_one_takes_it_over(
@@ -93,7 +94,7 @@ async def test_of_concurrent_requests_for_a_stalled_run_exactly_one_takes_it_ove
     payment = await _population(committing_api)
     run, served = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    await as_if_its_process_died(database, run_id, datetime.now(UTC) - timedelta(hours=1))
     answers = await asyncio.gather(
         *(payment.post("/v1/payment-runs", json=MONTH) for _ in range(4))
     )
@@ -118,12 +119,7 @@ async def test_a_run_still_beating_is_never_taken_over(
     payment = await _population(committing_api, people=2)
     run, _ = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun)
-            .where(PaymentRun.id == run_id)
-            .values(status="running", heartbeat_at=datetime.now(UTC))
-        )
+    await _set_run(database, run_id, status="running", heartbeat_at=datetime.now(UTC))
     again = await payment.post("/v1/payment-runs", json=MONTH)
     assert again.status_code == 200
     assert (again.json()["status"], again.json()["attempt"]) == ("running", 1)
@@ -132,10 +128,7 @@ async def test_a_run_still_beating_is_never_taken_over(
 async def test_a_computation_that_lost_its_claim_writes_nothing(
     committing_api: Api, database: Database
 ) -> None:
-    payment = await _population(committing_api, people=2)
-    run, _ = await _completed_run(payment)
-    run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    _, run, run_id = await _stalled_run(committing_api, database)
     sessions = create_sessionmaker(database.engine)
     async with sessions() as session, session.begin():
         stalled = await session.get_one(PaymentRun, run_id)
@@ -172,10 +165,7 @@ async def test_a_takeover_ends_a_stale_computation_frozen_inside_a_copy(
     the run never finished. The takeover now ends the stale computation's named sessions."""
     if database.backend != "postgresql":
         pytest.skip("sessions, row locks and COPY are PostgreSQL's")
-    payment = await _population(committing_api, people=2)
-    run, _ = await _completed_run(payment)
-    run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    _, _, run_id = await _stalled_run(committing_api, database)
     frozen = await asyncpg.connect(_asyncpg_dsn(database.direct_url))
     never = asyncio.Event()
 
@@ -280,10 +270,7 @@ async def test_a_failed_run_is_final_and_the_next_request_makes_the_next_generat
     payment = await _population(committing_api, people=2)
     run, served = await _completed_run(payment)
     run_id = uuid.UUID(run["run_id"])
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            update(PaymentRun).where(PaymentRun.id == run_id).values(status="failed")
-        )
+    await _set_run(database, run_id, status="failed")
     again = await payment.post("/v1/payment-runs", json=MONTH)
     assert again.status_code == 201
     assert again.json()["run_id"] != run["run_id"]
@@ -300,10 +287,7 @@ async def test_a_failed_run_is_final_and_the_next_request_makes_the_next_generat
 async def test_a_failure_after_a_takeover_never_fails_the_new_attempt(
     committing_api: Api, database: Database
 ) -> None:
-    payment = await _population(committing_api, people=2)
-    run, _ = await _completed_run(payment)
-    run_id = uuid.UUID(run["run_id"])
-    await _as_if_its_process_died(database, run_id)
+    payment, run, run_id = await _stalled_run(committing_api, database)
     assert (await payment.post("/v1/payment-runs", json=MONTH)).status_code == 201
     sessions = create_sessionmaker(database.engine)
     async with sessions() as session, session.begin():

@@ -27,10 +27,15 @@ from app.services.payment_runs.queue import claim_next, work_once
 from app.services.payment_runs.runs import RunOptions
 from app.services.payment_runs.workers import WorkerSpec, decide_in_workers
 from app.settings import RunCompute
-from tests.api.test_run_claims import MONTH, _as_if_its_process_died, _population
+from tests.api.test_run_claims import MONTH, _population
 from tests.cli import certsvc
 from tests.conftest import Api, Database
-from tests.runs import compute_waiting_runs, leave_runs_to_workers, source_of
+from tests.runs import (
+    as_if_its_process_died,
+    compute_waiting_runs,
+    leave_runs_to_workers,
+    source_of,
+)
 
 
 @pytest.fixture
@@ -107,7 +112,7 @@ async def test_a_stalled_run_is_left_to_the_workers_and_one_takes_it_over(
     sessions, source = create_sessionmaker(database.engine), source_of(database)
     assert await work_once(sessions, source, load_policies(), in_workers) == 1
     before = (await payment.get(f"/v1/payment-runs/{run_id}")).json()
-    await _as_if_its_process_died(database, run_id)
+    await as_if_its_process_died(database, run_id, datetime.now(UTC) - timedelta(hours=1))
 
     again = await payment.post("/v1/payment-runs", json=MONTH)
     assert again.status_code == 200  # the API takes nothing over when workers compute

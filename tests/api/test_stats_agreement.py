@@ -33,23 +33,15 @@ from app.domain.enums import Role
 from app.domain.months import Month
 from app.domain.policy import load_policies
 from app.services.suspension.sweep import sweep
+from tests import populations
 from tests.conftest import Api, Database
-from tests.factories import benefit, face, id_number, recipient
+from tests.factories import face, id_number, recipient
+from tests.populations import STANDINGS, Post
 
 POLICIES = load_policies()
 DAYS = (date(2026, 7, 31), date(2026, 8, 1))
 PREFIXES = ("14", "1404", "1401", "43")
 COUNTIES = ("140402", "140105", "430102")
-TYPES = (
-    "enterprise_pension",
-    "institution_pension",
-    "resident_pension",
-    "work_injury_disability",
-    "work_injury_nursing",
-    "work_injury_dependent",
-    "unemployment",
-    "illness_disability_allowance",
-)
 STARTS = ("2019-05-01", "2025-12-31", "2026-01-01", "2026-04-19", "2026-04-20", "2026-06-01")
 # At and minutes either side of midnight at month ends and at the windows' coverage starts
 # (Beijing).
@@ -73,14 +65,6 @@ INSTANTS = (
     "2026-08-01T00:00:00+08:00",
     "2026-08-01T00:30:00+08:00",
 )
-STANDINGS = {
-    "valid": "valid",
-    "due": "due_within_lead_time",
-    "suspended": "suspended",
-    "stopped": "stopped",
-    "awaiting_first_certification": "awaiting_first_certification",
-    "not_required": "not_required",
-}
 
 
 @dataclass
@@ -96,21 +80,20 @@ async def _population(api: Api, seed: int = 17, size: int = 90) -> list[Person]:
     mobile = await api.new_client(Role.MOBILE)
     api.set_now("2025-12-01T10:00:00+08:00")
     people: list[Person] = []
-    events: list[tuple[str, Any]] = []
+    events: list[tuple[str, Post]] = []
     for n in range(size):
         county = COUNTIES[n % len(COUNTIES)]
         bodies = [
-            benefit(
-                benefit_type=kind,
-                agency_code=county,
-                start_date=rng.choice(STARTS),
-                approved=rng.random() > 0.2,
-                external_ref=f"S-{n}-{kind[:4]}",
-                funeral_subsidy_area=rng.choice((True, False))
-                if kind == "resident_pension"
-                else None,
+            populations.random_benefit(
+                rng,
+                kind,
+                county,
+                f"S-{n}-{kind[:4]}",
+                starts=STARTS,
+                approved_above=0.2,
+                funeral_flags=(True, False),
             )
-            for kind in rng.sample(TYPES, rng.choice((1, 1, 2)))
+            for kind in populations.random_kinds(rng)
         ]
         created = await admin.post(
             "/v1/recipients",
@@ -139,19 +122,14 @@ async def _population(api: Api, seed: int = 17, size: int = 90) -> list[Person]:
         elif roll < 0.20 and last < "2026-07-10":
             suspected = _stop(admin, person, "death", "2026-07-10", suspected=True)
             events.append(("2026-07-12T10:00:00+08:00", suspected))
-    for when, post in sorted(events, key=lambda event: event[0]):
-        api.set_now(datetime.fromisoformat(when) + timedelta(minutes=5))
-        answer = await post()
-        # Self-service certification is refused while an imprisonment report stands.
-        refused = answer.status_code == 422 and answer.json()["code"] == "documents_required"
-        assert answer.status_code in (200, 201) or refused, answer.text
+    await populations.post_in_time_order(api, events, after=timedelta(minutes=5))
     api.set_now("2026-08-01T12:00:00+08:00")
     return people
 
 
 def _certify(
     mobile: httpx.AsyncClient, admin: httpx.AsyncClient, rid: str, at: str, rng: random.Random
-) -> Any:
+) -> Post:
     roll = rng.random()
 
     async def post() -> httpx.Response:
@@ -159,12 +137,8 @@ def _certify(
         if roll < 0.08:
             body["result"] = "failed"
         answer = await mobile.post("/v1/certifications", json=body)
-        if 0.08 <= roll < 0.16 and answer.status_code == 201:
-            certification = answer.json()["certification_id"]
-            revoked = await admin.post(
-                f"/v1/certifications/{certification}/revoke", json={"reason": "photo mismatch"}
-            )
-            assert revoked.status_code == 200, revoked.text
+        if 0.08 <= roll < 0.16:
+            await populations.revoke_if_made(admin, answer)
         return answer
 
     return post
@@ -172,15 +146,8 @@ def _certify(
 
 def _stop(
     admin: httpx.AsyncClient, person: Person, reason: str, on: str, suspected: bool = False
-) -> Any:
-    body = {
-        "recipient_id": person.recipient_id,
-        "reason": reason,
-        "occurred_on": on,
-        "reported_by": "data_match" if suspected else "family",
-        "suspected": suspected,
-    }
-    return lambda: admin.post("/v1/stop-reports", json=body)
+) -> Post:
+    return populations.stop_report(admin, person.recipient_id, reason, on, suspected)
 
 
 async def _answers(client: httpx.AsyncClient, people: list[Person], on: date) -> list[Any]:

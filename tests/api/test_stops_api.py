@@ -8,7 +8,7 @@ import httpx
 
 from app.domain.enums import Role
 from tests.conftest import Api
-from tests.factories import benefit, face, recipient
+from tests.factories import benefit, face, hunan_window, recipient
 
 
 async def _person(county: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
@@ -16,6 +16,13 @@ async def _person(county: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def _registered_in_changzhi(api: Api, now: str) -> tuple[httpx.AsyncClient, dict[str, Any]]:
+    """On ``now``: a Changzhi (1404) county's client and a recipient it registered."""
+    api.set_now(now)
+    county = await api.new_client(Role.COUNTY, ("1404",))
+    return county, await _person(county)
 
 
 def _stop(recipient_id: str, reason: str, occurred_on: str, **extra: Any) -> dict[str, Any]:
@@ -41,9 +48,7 @@ async def _eligibility(client: httpx.AsyncClient, recipient_id: str, on: str) ->
 
 
 async def test_a_stop_report_carries_its_working_day_deadline_and_lateness(api: Api) -> None:
-    api.set_now("2026-03-20T10:00:00+08:00")
-    county = await api.new_client(Role.COUNTY, ("1404",))
-    person = await _person(county)
+    county, person = await _registered_in_changzhi(api, "2026-03-20T10:00:00+08:00")
     # Re-employment on 2026-02-10: the 20th working day after it, across the Spring Festival
     # holiday and its swapped Saturdays, is 2026-03-16; reported 03-20, so late.
     response = await county.post(
@@ -69,9 +74,7 @@ async def test_a_stop_report_carries_its_working_day_deadline_and_lateness(api: 
 async def test_a_report_within_the_deadline_is_not_late_and_unpublished_years_say_so(
     api: Api,
 ) -> None:
-    api.set_now("2027-01-05T10:00:00+08:00")
-    county = await api.new_client(Role.COUNTY, ("1404",))
-    person = await _person(county)
+    county, person = await _registered_in_changzhi(api, "2027-01-05T10:00:00+08:00")
     report = (
         await county.post(
             "/v1/stop-reports", json=_stop(person["recipient_id"], "imprisonment", "2026-12-20")
@@ -84,9 +87,7 @@ async def test_a_report_within_the_deadline_is_not_late_and_unpublished_years_sa
 
 
 async def test_stop_reports_are_recorded_once_per_source_ref(api: Api) -> None:
-    api.set_now("2026-06-10T10:00:00+08:00")
-    county = await api.new_client(Role.COUNTY, ("1404",))
-    person = await _person(county)
+    county, person = await _registered_in_changzhi(api, "2026-06-10T10:00:00+08:00")
     body = _stop(person["recipient_id"], "death", "2026-06-01", source_ref="death-1")
     first = await county.post("/v1/stop-reports", json=body)
     again = await county.post("/v1/stop-reports", json=body)
@@ -193,10 +194,8 @@ async def test_a_suspected_death_suspends_opens_a_case_and_never_stops_before_re
 
 
 async def test_a_confirmed_ineligible_case_stops_with_overpaid_months(api: Api) -> None:
-    api.set_now("2026-03-15T10:00:00+08:00")
-    county = await api.new_client(Role.COUNTY, ("1404",))
+    county, person = await _registered_in_changzhi(api, "2026-03-15T10:00:00+08:00")
     mobile = await api.new_client(Role.MOBILE)
-    person = await _person(county)
     rid = person["recipient_id"]
     await mobile.post("/v1/certifications", json=face(rid, "2026-03-15T09:00:00+08:00"))
     report = (
@@ -240,10 +239,8 @@ async def test_cases_stay_within_the_clients_regions(api: Api) -> None:
 
 
 async def test_imprisonment_sets_the_flag_and_blocks_self_service(api: Api) -> None:
-    api.set_now("2026-03-15T10:00:00+08:00")
-    county = await api.new_client(Role.COUNTY, ("1404",))
+    county, person = await _registered_in_changzhi(api, "2026-03-15T10:00:00+08:00")
     mobile = await api.new_client(Role.MOBILE)
-    person = await _person(county)
     rid = person["recipient_id"]
     await mobile.post("/v1/certifications", json=face(rid, "2026-03-15T09:00:00+08:00"))
     api.set_now("2026-05-10T10:00:00+08:00")
@@ -271,10 +268,8 @@ async def test_imprisonment_sets_the_flag_and_blocks_self_service(api: Api) -> N
 async def test_a_certification_after_a_recorded_death_never_counts_and_opens_a_fraud_case(
     api: Api,
 ) -> None:
-    api.set_now("2026-05-10T10:00:00+08:00")
-    county = await api.new_client(Role.COUNTY, ("1404",))
+    county, person = await _registered_in_changzhi(api, "2026-05-10T10:00:00+08:00")
     mobile = await api.new_client(Role.MOBILE)
-    person = await _person(county)
     rid = person["recipient_id"]
     await county.post("/v1/stop-reports", json=_stop(rid, "death", "2026-05-01"))
     posted = await mobile.post("/v1/certifications", json=face(rid, "2026-05-09T09:00:00+08:00"))
@@ -317,23 +312,6 @@ async def test_a_moratorium_keeps_overdue_benefits_payable_and_names_itself(api:
     assert backwards.status_code == 422
 
 
-def _window(recipient_id: str, occurred_at: str, source_ref: str) -> dict[str, Any]:
-    return {
-        "recipient_id": recipient_id,
-        "channel": "manual",
-        "result": "passed",
-        "occurred_at": occurred_at,
-        "source_ref": source_ref,
-        "details": {
-            "mode": "window",
-            "office": "430102",
-            "operator": "op-1",
-            "commitment_signed": True,
-            "photo_ref": "photos/x",
-        },
-    }
-
-
 async def test_a_commitment_unlocks_a_hunan_resumption_after_two_years(api: Api) -> None:
     """Certified 2024-03, withheld from Hunan's enforcement (2026-06), back 2027-08: 14 months
     suspended and 41 since the last certification, so 告知承诺 comes first; then back pay."""
@@ -345,12 +323,12 @@ async def test_a_commitment_unlocks_a_hunan_resumption_after_two_years(api: Api)
     rid = person["recipient_id"]
     api.set_now("2024-03-10T10:00:00+08:00")
     first = await county.post(
-        "/v1/certifications", json=_window(rid, "2024-03-10T09:00:00+08:00", "w-1")
+        "/v1/certifications", json=hunan_window(rid, "2024-03-10T09:00:00+08:00", "w-1")
     )
     assert first.status_code == 201, first.text
     api.set_now("2027-08-10T10:00:00+08:00")
     back = await county.post(
-        "/v1/certifications", json=_window(rid, "2027-08-10T09:00:00+08:00", "w-2")
+        "/v1/certifications", json=hunan_window(rid, "2027-08-10T09:00:00+08:00", "w-2")
     )
     assert back.status_code == 201, back.text
     waiting = await _eligibility(await _reader(api), rid, "2027-08-10")

@@ -31,6 +31,18 @@ from tests.domain.timeline import AGENCY, HUNAN, SHANXI
 BEIJING = timezone(timedelta(hours=8))
 ZONES = st.sampled_from([UTC, BEIJING, timezone(timedelta(hours=-5))])
 STEP_KINDS = [mode for mode in ResumptionMode if mode is not ResumptionMode.AUTOMATIC]
+# Reasons that come from reports and cases; no certification changes them.
+EVENT_REASONS = {
+    "deceased",
+    "re_employment",
+    "started_pension",
+    "enlisted",
+    "emigrated",
+    "dependent_no_longer_eligible",
+    "stopped",
+    "incarcerated",
+    "verification_required",
+}
 
 
 def _after(draw: st.DrawFn, instant: datetime, max_days: int) -> datetime:

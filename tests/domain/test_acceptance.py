@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from app.domain.acceptance import (
     Claim,
     Judgement,
@@ -26,26 +24,11 @@ from app.domain.acceptance import (
 )
 from app.domain.enums import CertificationResult, Channel, ManualMode, Residence, Role
 from app.domain.events import CaseFact, CaseOutcome, StopEventFact, StopReason
-from app.domain.policy import Policy, PolicyBook, load_policies
+from app.domain.policy import Policy
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 PASSED, FAILED = CertificationResult.PASSED, CertificationResult.FAILED
 AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def book() -> PolicyBook:
-    return load_policies()
-
-
-@pytest.fixture(scope="module")
-def shanxi(book: PolicyBook) -> Policy:
-    return book.get("shanxi-2026")
-
-
-@pytest.fixture(scope="module")
-def hunan(book: PolicyBook) -> Policy:
-    return book.get("hunan-2026")
 
 
 def face(similarity: float, liveness: float, result: CertificationResult = PASSED) -> Claim:

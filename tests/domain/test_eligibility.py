@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -23,16 +23,18 @@ from app.domain.enums import (
 )
 from app.domain.events import NO_EVENTS
 from app.domain.months import Month
-from app.domain.policy import Policy, load_policies
-from tests.domain.strategies import Case, cases_with_certifications, certifications, shuffled
+from app.domain.policy import Policy
+from tests.domain.strategies import (
+    EVENT_REASONS,
+    Case,
+    cases_with_certifications,
+    certifications,
+    shuffled,
+)
+from tests.domain.timeline import AGENCY, BEIJING, HUNAN, SHANXI
 
 B = BenefitType
 S = EligibilityStatus
-BEIJING = timezone(timedelta(hours=8))
-BOOK = load_policies()
-SHANXI = BOOK.get("shanxi-2026")
-HUNAN = BOOK.get("hunan-2026")
-AGENCY = {"14": "140402", "43": "430102"}
 _ids = itertools.count(1)
 
 
@@ -444,20 +446,6 @@ def test_result_does_not_depend_on_the_order_of_certifications_or_events(
     case, certs = scenario
     reordered = data.draw(st.permutations(certs))
     assert case.evaluate(certs) == case.evaluate(reordered, data.draw(shuffled(case.events)))
-
-
-# Reasons that come from reports and cases, not from certifications.
-EVENT_REASONS = {
-    "deceased",
-    "re_employment",
-    "started_pension",
-    "enlisted",
-    "emigrated",
-    "dependent_no_longer_eligible",
-    "stopped",
-    "incarcerated",
-    "verification_required",
-}
 
 
 @settings(max_examples=400)

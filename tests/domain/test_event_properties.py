@@ -12,22 +12,10 @@ from app.domain.eligibility import CertificationFact
 from app.domain.enums import EligibilityStatus
 from app.domain.events import CaseOutcome
 from app.domain.months import Month
-from tests.domain.strategies import Case, cases_with_certifications, certifications
+from tests.domain.strategies import EVENT_REASONS, Case, cases_with_certifications, certifications
 
 S = EligibilityStatus
 Scenario = tuple[Case, list[CertificationFact]]
-# Reasons that come from reports and cases; no certification changes them.
-BLOCKS = {
-    "deceased",
-    "re_employment",
-    "started_pension",
-    "enlisted",
-    "emigrated",
-    "dependent_no_longer_eligible",
-    "stopped",
-    "incarcerated",
-    "verification_required",
-}
 LACK_OF_CERTIFICATION = {
     "overdue",
     "never_certified",
@@ -59,7 +47,7 @@ def test_no_certification_lifts_a_stop_prison_or_a_suspicion(
 ) -> None:
     case, certs = scenario
     before = case.evaluate(certs)
-    if before.reason in BLOCKS:
+    if before.reason in EVENT_REASONS:
         after = case.evaluate([*certs, data.draw(certifications(case.on, "extra"))])
         assert (after.status, after.reason) == (before.status, before.reason)
 
@@ -133,5 +121,5 @@ def test_no_events_answer_as_before(scenario: Scenario) -> None:
     case, certs = scenario
     plain = replace(case, events=replace(case.events, stops=(), cases=(), steps=(), moratoria=()))
     result = plain.evaluate(certs)
-    assert result.reason not in BLOCKS
+    assert result.reason not in EVENT_REASONS
     assert (result.overpaid_months, result.moratorium_id, result.incarcerated) == ((), None, False)

@@ -20,21 +20,6 @@ SHANXI_TEXT = (DEFAULT_POLICY_DIRECTORY / "shanxi-2026.toml").read_text(encoding
 HUNAN_TEXT = (DEFAULT_POLICY_DIRECTORY / "hunan-2026.toml").read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def book() -> PolicyBook:
-    return load_policies()
-
-
-@pytest.fixture(scope="module")
-def shanxi(book: PolicyBook) -> Policy:
-    return book.get("shanxi-2026")
-
-
-@pytest.fixture(scope="module")
-def hunan(book: PolicyBook) -> Policy:
-    return book.get("hunan-2026")
-
-
 def write(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text, encoding="utf-8")

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -20,11 +20,13 @@ from typing import NoReturn
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.db.engine import create_engine, create_sessionmaker
 from app.domain.enums import Role
 from app.services.accounts.clients import create_client
 from app.settings import Settings
+from tests.conftest import with_lifespan_state
 from tests.factories import benefit, recipient
 
 DATABASE = "certsvc_faults"
@@ -107,6 +109,25 @@ async def client_key(settings: Settings, role: Role, regions: tuple[str, ...]) -
     finally:
         await engine.dispose()
     return key
+
+
+@contextlib.asynccontextmanager
+async def served_client(
+    app: FastAPI, key: str, request_seconds: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app``, its lifespan running, calling with ``key``; what the app raises
+    comes back as its own 500 answer, as a real server would send it."""
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(
+            app=with_lifespan_state(app, state), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=request_seconds,
+        ) as client:
+            yield client
 
 
 @dataclass

@@ -18,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from starlette.requests import ClientDisconnect
 
 from app.domain.enums import Role
 from app.main import create_app
 from app.protection import load_id_protector
-from tests.conftest import Api, make_settings, with_lifespan_state
+from tests.conftest import Api, make_settings
 from tests.factories import id_number, recipient
-from tests.faults.cluster import Cluster, Outcome, client_key, post_recipient
+from tests.faults.cluster import Cluster, Outcome, client_key, post_recipient, served_client
 
 # Every request while the database is down must answer within this many seconds.
 QUICK = 5.0
@@ -51,76 +50,67 @@ async def test_postgres_stopped_mid_load_gives_quick_503s_then_recovers_without_
     stopped = asyncio.Event()
     stopped_at = 0.0
 
-    async with app.router.lifespan_context(app) as state:
-        transport = httpx.ASGITransport(
-            app=with_lifespan_state(app, state), raise_app_exceptions=False
-        )
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=30,
-        ) as client:
-            assert (await client.get("/readyz")).json()["ready"] is True
+    async with served_client(app, key, request_seconds=30) as client:
+        assert (await client.get("/readyz")).json()["ready"] is True
 
-            async def worker() -> None:
-                # Keep posting until a while after the database has gone.
-                while not stopped.is_set() or time.monotonic() - stopped_at < 2:
-                    outcomes.append(await post_recipient(client, id_number()))
+        async def worker() -> None:
+            # Keep posting until a while after the database has gone.
+            while not stopped.is_set() or time.monotonic() - stopped_at < 2:
+                outcomes.append(await post_recipient(client, id_number()))
 
-            with caplog.at_level(logging.WARNING):
-                workers = [asyncio.create_task(worker()) for _ in range(4)]
-                while sum(o.status == 201 for o in outcomes) < 20:
-                    await asyncio.sleep(0.01)
-                    assert not any(w.done() for w in workers), "a worker failed early"
-                # Stop the server under load: in-flight requests lose their connections.
-                await asyncio.to_thread(cluster.stop, "immediate")
-                stopped_at = time.monotonic()
-                stopped.set()
-                await asyncio.wait_for(asyncio.gather(*workers), timeout=30)
+        with caplog.at_level(logging.WARNING):
+            workers = [asyncio.create_task(worker()) for _ in range(4)]
+            while sum(o.status == 201 for o in outcomes) < 20:
+                await asyncio.sleep(0.01)
+                assert not any(w.done() for w in workers), "a worker failed early"
+            # Stop the server under load: in-flight requests lose their connections.
+            await asyncio.to_thread(cluster.stop, "immediate")
+            stopped_at = time.monotonic()
+            stopped.set()
+            await asyncio.wait_for(asyncio.gather(*workers), timeout=30)
 
-                after = [o for o in outcomes if o.started > stopped_at]
-                assert len(after) >= 4
-                started = time.monotonic()
-                ready = await client.get("/readyz")
-                assert time.monotonic() - started < QUICK
-            assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [
-                r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
-            ]
-
-            # Never a 500, never a hang; once it is down, always a quick 503.
-            assert {o.status for o in outcomes} <= {201, 503}, {o.status for o in outcomes}
-            assert max(o.elapsed for o in outcomes) < QUICK
-            assert all(o.status == 503 and o.code == "database_unavailable" for o in after)
-            assert ready.status_code == 503
-            assert ready.json()["ready"] is False
-            assert ready.json()["database"] == "unreachable"
-
-            # The same app, the same engine: the server comes back, and so does the service.
-            await asyncio.to_thread(cluster.start)
-            deadline = time.monotonic() + 20
-            recovered: Outcome | None = None
-            while time.monotonic() < deadline:
-                attempt = await post_recipient(client, id_number())
-                outcomes.append(attempt)
-                assert attempt.status in (201, 503), attempt
-                if attempt.status == 201:
-                    recovered = attempt
-                    break
-                await asyncio.sleep(0.2)
-            assert recovered is not None, "the service did not recover after the database did"
-            # Every pooled connection works again, not just one.
-            again = await asyncio.gather(*(post_recipient(client, id_number()) for _ in range(8)))
-            outcomes.extend(again)
-            assert {o.status for o in again} == {201}
+            after = [o for o in outcomes if o.started > stopped_at]
+            assert len(after) >= 4
+            started = time.monotonic()
             ready = await client.get("/readyz")
-            assert ready.status_code == 200
-            assert ready.json()["ready"] is True
-            for outcome in outcomes:
-                if outcome.status == 201:
-                    fetched = await client.get(f"/v1/recipients/{outcome.recipient_id}")
-                    assert fetched.status_code == 200, fetched.text
-                    assert len(fetched.json()["benefits"]) == 2
+            assert time.monotonic() - started < QUICK
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [
+            r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
+        ]
+
+        # Never a 500, never a hang; once it is down, always a quick 503.
+        assert {o.status for o in outcomes} <= {201, 503}, {o.status for o in outcomes}
+        assert max(o.elapsed for o in outcomes) < QUICK
+        assert all(o.status == 503 and o.code == "database_unavailable" for o in after)
+        assert ready.status_code == 503
+        assert ready.json()["ready"] is False
+        assert ready.json()["database"] == "unreachable"
+
+        # The same app, the same engine: the server comes back, and so does the service.
+        await asyncio.to_thread(cluster.start)
+        deadline = time.monotonic() + 20
+        recovered: Outcome | None = None
+        while time.monotonic() < deadline:
+            attempt = await post_recipient(client, id_number())
+            outcomes.append(attempt)
+            assert attempt.status in (201, 503), attempt
+            if attempt.status == 201:
+                recovered = attempt
+                break
+            await asyncio.sleep(0.2)
+        assert recovered is not None, "the service did not recover after the database did"
+        # Every pooled connection works again, not just one.
+        again = await asyncio.gather(*(post_recipient(client, id_number()) for _ in range(8)))
+        outcomes.extend(again)
+        assert {o.status for o in again} == {201}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["ready"] is True
+        for outcome in outcomes:
+            if outcome.status == 201:
+                fetched = await client.get(f"/v1/recipients/{outcome.recipient_id}")
+                assert fetched.status_code == 200, fetched.text
+                assert len(fetched.json()["benefits"]) == 2
 
     # No partial writes, checked in the database itself.
     protector = load_id_protector(settings)

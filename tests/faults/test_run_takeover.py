@@ -40,7 +40,7 @@ from app.db.migrate import upgrade_to_head
 from app.settings import get_settings
 from bench import harness
 from bench.province import generate
-from tests.conftest import ADMIN_URL, ENCRYPTION_KEY, HMAC_KEY, _asyncpg_dsn, _postgres_reason
+from tests.conftest import ADMIN_URL, ENCRYPTION_KEY, HMAC_KEY, _asyncpg_dsn, require_postgres
 
 pytestmark = pytest.mark.postgres_only
 
@@ -58,11 +58,7 @@ class Province:
 
 @pytest.fixture
 async def province(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Province]:
-    reason = await _postgres_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+    await require_postgres()
     name = f"certsvc_takeover_{uuid.uuid4().hex[:10]}"
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     admin = await asyncpg.connect(_asyncpg_dsn(ADMIN_URL))
