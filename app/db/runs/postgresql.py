@@ -226,7 +226,12 @@ class PostgresReading:
     spans, to decision processes (`fan_out`)."""
 
     def __init__(
-        self, engine: AsyncEngine, holder: asyncpg.Connection, run: RunInput, spans: list[Span]
+        self,
+        engine: AsyncEngine,
+        holder: asyncpg.Connection,
+        run: RunInput,
+        spans: list[Span],
+        fan_out: FanOut,
     ) -> None:
         self._engine = engine
         self._holder = holder
@@ -237,7 +242,7 @@ class PostgresReading:
         self.planned = sum(span.items for span in spans)
         self.moratoria = run.moratoria
         self.prior = run.prior
-        self.fan_out: FanOut | None = None
+        self.fan_out: FanOut | None = fan_out
 
     async def pages(self) -> AsyncIterator[RunPage]:
         for span in self._spans:
@@ -273,11 +278,11 @@ class PostgresRunSource:
             async with holder.transaction(isolation="repeatable_read", readonly=True):
                 snapshot = await begin_snapshot(holder, None)
                 run, spans = await plan(holder, scope, month, span_benefits)
-                reading = PostgresReading(self.engine, holder, run, spans)
                 dsn = self.engine.url.set(drivername="postgresql")
-                reading.fan_out = FanOut(
+                fan_out = FanOut(
                     dsn.render_as_string(hide_password=False), snapshot, run, spans, self.pooled
                 )
+                reading = PostgresReading(self.engine, holder, run, spans, fan_out)
                 try:
                     yield reading
                 finally:

@@ -222,22 +222,14 @@ async def _compute(
 
 
 class _Tally:
-    """The run so far: its pages' digest, in order, and counts; beats the heartbeat, which
-    fails (ClaimLost) once another computation took the run over."""
+    """The run so far: its pages' digest, in order, and the items stored; beats the
+    heartbeat, which fails (ClaimLost) once another computation took the run over."""
 
     def __init__(self, sessions: SessionMaker, claim: RunClaim) -> None:
         self.sessions = sessions
         self.claim = claim
-        self.run_id = claim.run_id
         self.digest = hashlib.sha256()
-        self.items = self.payable = self.withheld = self.stopped = 0
-
-    def add(self, body: bytes, payable: int, withheld: int, stopped: int) -> None:
-        self.digest.update(body)
-        self.items += payable + withheld + stopped
-        self.payable += payable
-        self.withheld += withheld
-        self.stopped += stopped
+        self.items = 0
 
     async def planned(self, items: int) -> None:
         """The benefits the run's snapshot holds in scope: what the seal will demand."""
@@ -245,7 +237,8 @@ class _Tally:
 
     async def stored(self, span: SpanResult) -> None:
         """A span is stored: count it and beat (spans arrive in order)."""
-        self.add(span.body, span.payable, span.withheld, span.stopped)
+        self.digest.update(span.body)
+        self.items += span.payable + span.withheld + span.stopped
         await self.beat()
 
     async def beat(self, planned: int | None = None) -> None:
