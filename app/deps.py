@@ -71,9 +71,9 @@ async def _principal(
     # (`certsvc serve --forwarded-allow-ips`).
     address = request.client.host if request.client else ""
     failures: AuthFailureLimiter = request.app.state.auth_failures
-    failures.check(address)
+    await failures.check(address)
     if credentials is None or credentials.scheme.lower() != "bearer":
-        failures.failed(address)
+        await failures.failed(address)
         raise Unauthorized(
             "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
         )
@@ -85,20 +85,20 @@ async def _principal(
         client = await authenticate(await session(), credentials.credentials)
         if client is None:
             cache.discard(digest)
-            failures.failed(address)
+            await failures.failed(address)
             raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
         principal = Principal.of(client)
         cache.put(digest, principal)
     # Checked on every request, cached or not: an expired key stops at its instant.
     if principal.expires_at is not None and principal.expires_at <= utcnow():
         cache.discard(digest)
-        failures.failed(address)
+        await failures.failed(address)
         raise Unauthorized(
             f"the API key expired at {principal.expires_at.isoformat()}",
             code="api_key_expired",
             headers=_CHALLENGE,
         )
-    request.app.state.rate_limiter.check(principal.client_id, principal.role)
+    await request.app.state.rate_limiter.check(principal.client_id, principal.role)
     # The route's operation against the one table of role -> operations (app/access.py).
     authorize(principal.role, request.scope.get("route"))
     return principal

@@ -20,7 +20,13 @@ from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
-from app.ratelimit import AuthFailureLimiter, RateLimiter
+from app.ratelimit import (
+    AuthFailureLimiter,
+    LimitStore,
+    RateLimiter,
+    open_storage,
+    storage_errors,
+)
 from app.routers import (
     audit,
     cases,
@@ -92,9 +98,14 @@ def create_app(
         "Days of the next 90 without an official holiday arrangement (/readyz: calendar)",
         registry=app.state.registry,
     )
-    app.state.rate_limiter = RateLimiter(settings.rate_limits)
+    # One storage for both limits: this process's memory, or the Redis every replica shares.
+    limits = LimitStore(
+        open_storage(settings.rate_limit_storage, settings.rate_limit_storage_timeout_seconds),
+        errors=storage_errors(app.state.registry),
+    )
+    app.state.rate_limiter = RateLimiter(settings.rate_limits, store=limits)
     app.state.auth_failures = AuthFailureLimiter(
-        settings.auth_failures_per_address, settings.auth_failure_window_seconds
+        settings.auth_failures_per_address, settings.auth_failure_window_seconds, store=limits
     )
     app.state.principal_cache = PrincipalCache()
     # Where new webhooks' receivers may not be; this host's addresses are read once, here.

@@ -1,108 +1,182 @@
-"""Rate limiting: a token bucket per API client, refilled at its role's rate, and one per
-source address for failed authentication (guessing keys, or a client with a stale key).
+"""Rate limiting: a per-client rate by role, and failed authentications per source address
+(guessing keys, or a client with a stale key).
 
-Buckets live in each API process (they are counters, not business state): with N replicas
-behind a balancer a client can reach N times its rate, and an address N times its failures.
-Set the rates with that in mind, or put a shared limiter in front (the balancer or a gateway)
-where that matters.
+The counts live in one storage (`limits`, moving windows), named by
+``CERTSVC_RATE_LIMIT_STORAGE``: ``memory://``, each API process its own (N replicas let a
+client reach N times its rate), or ``redis://host:port/db``, which every replica shares, so a
+client gets its rate and an address its failures whichever replicas serve them. A storage that
+does not answer lets the request through (fail open): the limiter protects the service, and it
+must never be what takes the payment API down. Each such request is counted
+(``certsvc_rate_limit_storage_errors_total``) and a warning is logged, at most once a minute.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from prometheus_client import CollectorRegistry, Counter
 
 from app.domain.enums import Role
 from app.errors import AppError
+
+log = logging.getLogger("certsvc.ratelimit")
+
+# Keys in a shared Redis start with this, so the service's counts are easy to tell apart.
+KEY_PREFIX = "certsvc"
+WARNING_INTERVAL_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 class RateLimited(AppError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-@dataclass
-class RateLimiter:
-    """``rates``: requests per second per role; a client may burst to ``burst_seconds`` of it."""
-
-    rates: Mapping[Role, float]
-    burst_seconds: float = 2.0
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[uuid.UUID, _Bucket] = field(default_factory=dict)
-
-    def check(self, client_id: uuid.UUID, role: Role) -> None:
-        """Take one token or raise RateLimited with the seconds until one is back."""
-        rate = self.rates.get(role)
-        if rate is None or rate <= 0:
-            return
-        capacity = max(1.0, rate * self.burst_seconds)
-        now = self.clock()
-        bucket = self._buckets.setdefault(client_id, _Bucket(capacity, now))
-        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return
-        wait = math.ceil((1 - bucket.tokens) / rate)
-        raise RateLimited(
-            f"more than {rate:g} requests per second for this client",
-            headers={"Retry-After": str(max(1, wait))},
-        )
-
-
 class AuthFailuresLimited(AppError):
     status, code, title = 429, "auth_failures_limited", "Too many failed authentications"
 
 
+def open_storage(uri: str, timeout_seconds: float) -> Storage:
+    """The `limits` storage for ``CERTSVC_RATE_LIMIT_STORAGE`` (a scheme of the settings'
+    RATE_LIMIT_STORAGE_SCHEMES). Nothing connects here: a Redis client connects on its first
+    command, each command and connection bounded by ``timeout_seconds``."""
+    native = f"async+{uri}"  # the asyncio variant of each `limits` storage
+    if uri.startswith("memory://"):
+        storage = storage_from_string(native, wrap_exceptions=True)
+    else:
+        storage = storage_from_string(
+            native,
+            wrap_exceptions=True,
+            key_prefix=KEY_PREFIX,
+            stream_timeout=timeout_seconds,
+            connect_timeout=timeout_seconds,
+        )
+    assert isinstance(storage, Storage)
+    return storage
+
+
+@dataclass
+class LimitStore:
+    """Moving windows in one storage, and what happens when the storage fails: the caller
+    is let through (fail open), the failure counted and, once a minute, logged."""
+
+    storage: Storage
+    errors: Counter | None = None
+    clock: Callable[[], float] = time.monotonic
+    _warned_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._windows = MovingWindowRateLimiter(self.storage)
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        """Count one in the window; False when it was full (nothing counted then)."""
+        return await self._or_open(self._windows.hit(item, *identifiers), True)
+
+    async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
+        """Whether one more would fit, counting nothing."""
+        return await self._or_open(self._windows.test(item, *identifiers), True)
+
+    async def retry_after(self, item: RateLimitItem, *identifiers: str) -> str:
+        """Whole seconds, at least 1, until the oldest count in the full window leaves it."""
+        stats = await self._or_open(self._windows.get_window_stats(item, *identifiers), None)
+        wait = 1 if stats is None else math.ceil(stats.reset_time - time.time())
+        return str(max(1, wait))
+
+    async def _or_open(self, call: Awaitable[T], when_unknown: T) -> T:
+        try:
+            return await call
+        except (StorageError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            return when_unknown
+
+    def _failed(self, exc: Exception) -> None:
+        if self.errors is not None:
+            self.errors.inc()
+        now = self.clock()
+        if self._warned_at is None or now - self._warned_at >= WARNING_INTERVAL_SECONDS:
+            self._warned_at = now
+            cause = exc.storage_error if isinstance(exc, StorageError) else exc
+            log.warning(
+                "rate-limit storage unavailable; requests are let through unlimited",
+                extra={"error": type(cause).__name__},
+            )
+
+
+def memory_store() -> LimitStore:
+    """This process's own counts (the default, and unit tests)."""
+    return LimitStore(open_storage("memory://", 1.0))
+
+
+@dataclass
+class RateLimiter:
+    """``rates``: requests per second per role (missing or 0: unlimited). A client may spend
+    ``burst_seconds`` of its rate at once: at most rate × window requests in any moving window
+    of ``burst_seconds`` (longer for a rate under one per window, so that one request fits)."""
+
+    rates: Mapping[Role, float]
+    burst_seconds: int = 2
+    store: LimitStore = field(default_factory=memory_store)
+
+    async def check(self, client_id: uuid.UUID, role: Role) -> None:
+        """Count the request, or raise RateLimited with the seconds until one fits again."""
+        rate = self.rates.get(role)
+        if rate is None or rate <= 0:
+            return
+        window = max(self.burst_seconds, math.ceil(1 / rate))
+        item = RateLimitItemPerSecond(max(1, math.floor(rate * window)), window)
+        client = client_id.hex
+        if await self.store.hit(item, "client", client):
+            return
+        raise RateLimited(
+            f"more than {rate:g} requests per second for this client",
+            headers={"Retry-After": await self.store.retry_after(item, "client", client)},
+        )
+
+
 @dataclass
 class AuthFailureLimiter:
-    """At most ``limit`` failed authentications per source address in ``window`` seconds
-    (a bucket of ``limit`` refilled over the window); ``limit`` 0 turns it off. An address
-    over the limit is refused before its key is looked at, valid or not: that is what stops
-    guessing, and it costs an address that shares a NAT with a guesser (docs/security.md)."""
+    """At most ``limit`` failed authentications per source address in any moving ``window``
+    of seconds; ``limit`` 0 turns it off. An address over the limit is refused before its key
+    is looked at, valid or not: that is what stops guessing, and it costs an address that
+    shares a NAT with a guesser (docs/security.md)."""
 
     limit: int
     window: float
-    clock: Callable[[], float] = time.monotonic
-    max_addresses: int = 100_000
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    store: LimitStore = field(default_factory=memory_store)
 
-    def check(self, address: str) -> None:
+    def __post_init__(self) -> None:
+        self._item = RateLimitItemPerSecond(max(1, self.limit), max(1, math.ceil(self.window)))
+
+    async def check(self, address: str) -> None:
         """Raise AuthFailuresLimited while ``address`` has no failure left to spend."""
-        bucket = self._buckets.get(address)  # an address that never failed: one dict miss
-        if bucket is None:
+        if self.limit <= 0 or await self.store.test(self._item, "auth-failures", address):
             return
-        tokens = self._refill(address, bucket)
-        if tokens < 1:
-            wait = math.ceil((1 - tokens) * self.window / self.limit)
-            raise AuthFailuresLimited(
-                f"more than {self.limit} failed authentications from this address in "
-                f"{self.window:g} s",
-                headers={"Retry-After": str(max(1, wait))},
-            )
+        raise AuthFailuresLimited(
+            f"more than {self.limit} failed authentications from this address in {self.window:g} s",
+            headers={
+                "Retry-After": await self.store.retry_after(self._item, "auth-failures", address)
+            },
+        )
 
-    def failed(self, address: str) -> None:
-        if self.limit <= 0:
-            return
-        bucket = self._buckets.get(address)
-        tokens = float(self.limit) if bucket is None else self._refill(address, bucket)
-        if address not in self._buckets and len(self._buckets) >= self.max_addresses:
-            self._buckets.clear()  # bounded memory whatever the callers send
-        self._buckets[address] = _Bucket(tokens - 1, self.clock())
+    async def failed(self, address: str) -> None:
+        if self.limit > 0:
+            await self.store.hit(self._item, "auth-failures", address)
 
-    def _refill(self, address: str, bucket: _Bucket) -> float:
-        now = self.clock()
-        tokens = bucket.tokens + (now - bucket.updated) * self.limit / self.window
-        if tokens >= self.limit:
-            del self._buckets[address]  # all forgiven: forget the address
-            return float(self.limit)
-        bucket.tokens, bucket.updated = tokens, now
-        return tokens
+
+def storage_errors(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "certsvc_rate_limit_storage_errors",
+        "Rate-limit checks the storage could not answer; each let the request through.",
+        registry=registry,
+    )

@@ -40,6 +40,10 @@ DEFAULT_REFUSED_NETWORKS: tuple[str, ...] = (
 )
 
 
+# The rate limits' storages (app/ratelimit.py): this process's memory, or a shared Redis.
+RATE_LIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -102,6 +106,11 @@ class Settings(BaseSettings):
     # in the window, per API process; past it the address is answered 429 (0 = unlimited).
     auth_failures_per_address: int = Field(default=20, ge=0)
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    # Where the two limits above count (app/ratelimit.py): "memory://", each API process its
+    # own, or "redis://host:port/db", shared by every replica (docs/deploy.md, "Rate limits
+    # across replicas"). A storage that does not answer within the timeout lets requests through.
+    rate_limit_storage: str = "memory://"
+    rate_limit_storage_timeout_seconds: float = Field(default=0.25, gt=0)
 
     # Webhook receivers may not be at these addresses (app/services/notices/egress.py). JSON list in
     # the environment: CERTSVC_WEBHOOK_REFUSED_NETWORKS='["127.0.0.0/8", "10.0.0.0/8"]'.
@@ -120,6 +129,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "the benchmark route answers without an API key; it may not be enabled "
                 "with CERTSVC_ENV=production"
+            )
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        scheme, separator, _ = value.partition("://")
+        if not separator or scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+            # The message does not echo the value: a Redis URL may carry a password.
+            raise ValueError(
+                "must be memory:// or redis://host:port/db (also rediss://, redis+unix://)"
             )
         return value
 
