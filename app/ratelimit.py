@@ -18,8 +18,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from coredis.retry import NoRetryPolicy
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -55,13 +56,14 @@ def open_storage(uri: str, timeout_seconds: float) -> Storage:
     if uri.startswith("memory://"):
         storage = storage_from_string(native, wrap_exceptions=True)
     else:
-        storage = storage_from_string(
-            native,
-            wrap_exceptions=True,
-            key_prefix=KEY_PREFIX,
-            stream_timeout=timeout_seconds,
-            connect_timeout=timeout_seconds,
-        )
+        options: dict[str, Any] = {
+            "key_prefix": KEY_PREFIX,
+            "stream_timeout": timeout_seconds,
+            "connect_timeout": timeout_seconds,
+            # A check that fails lets its request through; retrying it only makes that late.
+            "retry_policy": NoRetryPolicy(),
+        }
+        storage = storage_from_string(native, wrap_exceptions=True, **options)
     assert isinstance(storage, Storage)
     return storage
 

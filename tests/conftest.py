@@ -270,7 +270,14 @@ async def _client_factory(
 @pytest.fixture
 async def api(database: Database, connection: AsyncConnection) -> AsyncIterator[Api]:
     """The app, with every request's transaction nested in the test's outer transaction."""
-    app = create_app(database.settings, engine=database.engine)
+    async with joined_api(create_app(database.settings, engine=database.engine), connection) as api:
+        yield api
+
+
+@asynccontextmanager
+async def joined_api(app: FastAPI, connection: AsyncConnection) -> AsyncIterator[Api]:
+    """``app`` in its lifespan, every request's transaction nested in ``connection``'s (the
+    `api` fixture's; tests of several apps at once make each of theirs with it)."""
 
     def sessions() -> AsyncSession:
         return AsyncSession(
