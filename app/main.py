@@ -18,6 +18,7 @@ from app.db.runs.source import RunSource
 from app.deps import get_principal, get_reading_call
 from app.domain.policy import PolicyBook, load_policies
 from app.errors import install_error_handlers
+from app.metrics import BacklogCollector, scrape_registry
 from app.middleware import BodyLimitMiddleware, HttpMetrics, RequestContextMiddleware
 from app.protection import IdProtector, load_id_protector
 from app.ratelimit import (
@@ -97,7 +98,11 @@ def create_app(
         "certsvc_calendar_uncovered_days",
         "Days of the next 90 without an official holiday arrangement (/readyz: calendar)",
         registry=app.state.registry,
+        multiprocess_mode="mostrecent",  # every process reads the same calendar
     )
+    app.state.backlog = BacklogCollector()
+    # What /metrics serves: this process's registry, or every process's of the host.
+    app.state.scrape_registry = scrape_registry(app.state.registry, app.state.backlog)
     # One storage for both limits: this process's memory, or the Redis every replica shares.
     limits = LimitStore(
         open_storage(settings.rate_limit_storage, settings.rate_limit_storage_timeout_seconds),

@@ -39,12 +39,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.domain.policy import load_policies
     from app.logs import configure_logging
+    from app.metrics import multiprocess_dir
     from app.protection import load_id_protector
 
     settings = get_settings()
     # Fail here in one line, not in a traceback from inside the server's import of the app.
     load_id_protector(settings)
     load_policies()
+    multiprocess_dir()  # PROMETHEUS_MULTIPROC_DIR, when set, must be a writable directory
     configure_logging(settings.log_level)
     if settings.is_sqlite:
         # The embedded default migrates itself; on PostgreSQL migrations are a deploy step.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,13 @@ def _sqlite_engine(url: str, **overrides: Any) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def read_only_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session on a connection of its own, read-only, closed afterwards: for what /readyz
+    and /metrics read beside the requests' transactions."""
+    async with engine.connect() as connection:
+        await connection.execution_options(read_only=True)
+        async with AsyncSession(bind=connection) as session:
+            yield session

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import read_only_session
 from app.db.migrate import database_revision, head_revision
 from app.deps import NowDep
 from app.services.eligibility.policies import today
@@ -86,20 +86,24 @@ async def readyz(request: Request, now: NowDep) -> JSONResponse:
     summary="Prometheus metrics",
 )
 async def metrics(request: Request, now: NowDep) -> Response:
-    """Request counts and latencies by route template, and the days of the next 90 without an
-    official holiday arrangement, in Prometheus text format."""
+    """Request counts and latencies by route template (every process of the host's, summed,
+    in multiprocess mode), the days of the next 90 without an official holiday arrangement,
+    and the backlog of payment runs, webhook deliveries and the sweep, in Prometheus text
+    format (docs/deploy.md, "Metrics")."""
     await _calendar_readiness(request, now)
-    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+    await request.app.state.backlog.refresh(
+        request.state.engine, request.state.settings.db_connect_timeout_seconds
+    )
+    registry = request.app.state.scrape_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _calendar_readiness(request: Request, now: datetime) -> CalendarReadiness | None:
     """The calendar's reach, also set as the metric; None when the database cannot say."""
     try:
         async with asyncio.timeout(request.state.settings.db_connect_timeout_seconds):
-            async with request.state.engine.connect() as connection:
-                await connection.execution_options(read_only=True)
-                async with AsyncSession(bind=connection) as session:
-                    coverage = await calendar.coverage(session, today(now))
+            async with read_only_session(request.state.engine) as session:
+                coverage = await calendar.coverage(session, today(now))
     except Exception:  # a warning detail: its failure never fails readiness or a scrape
         return None
     request.app.state.calendar_uncovered_days.set(coverage.uncovered_days)
