@@ -44,7 +44,10 @@ async def _a_backlog(session: AsyncSession, person: uuid.UUID, now: datetime) ->
     30 s old), one completed; two deliveries pending (the older 600 s), one parked, one
     delivered; the person's benefits swept on 2026-12-01 and 2026-12-07."""
     client, _ = await create_client(session, f"backlog-{uuid.uuid4().hex[:8]}", Role.PAYMENT, ())
-    ago = lambda seconds: now - timedelta(seconds=seconds)  # noqa: E731
+
+    def ago(seconds: int) -> datetime:
+        return now - timedelta(seconds=seconds)
+
     runs = [
         ("pending", "1401", ago(300), None, 0, None),
         ("pending", "1402", ago(20), None, 0, None),
