@@ -16,13 +16,14 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from coredis.retry import NoRetryPolicy
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import Storage
+from limits.aio.storage import MovingWindowSupport, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -52,20 +53,95 @@ def open_storage(uri: str, timeout_seconds: float) -> Storage:
     """The `limits` storage for ``CERTSVC_RATE_LIMIT_STORAGE`` (a scheme of the settings'
     RATE_LIMIT_STORAGE_SCHEMES). Nothing connects here: a Redis client connects on its first
     command, each command and connection bounded by ``timeout_seconds``."""
-    native = f"async+{uri}"  # the asyncio variant of each `limits` storage
     if uri.startswith("memory://"):
-        storage = storage_from_string(native, wrap_exceptions=True)
-    else:
-        options: dict[str, Any] = {
-            "key_prefix": KEY_PREFIX,
-            "stream_timeout": timeout_seconds,
-            "connect_timeout": timeout_seconds,
-            # A check that fails lets its request through; retrying it only makes that late.
-            "retry_policy": NoRetryPolicy(),
-        }
-        storage = storage_from_string(native, wrap_exceptions=True, **options)
+        return ProcessWindows()
+    options: dict[str, Any] = {
+        "key_prefix": KEY_PREFIX,
+        "stream_timeout": timeout_seconds,
+        "connect_timeout": timeout_seconds,
+        # A check that fails lets its request through; retrying it only makes that late.
+        "retry_policy": NoRetryPolicy(),
+    }
+    # "async+": the asyncio variant of the `limits` storage.
+    storage = storage_from_string(f"async+{uri}", wrap_exceptions=True, **options)
     assert isinstance(storage, Storage)
     return storage
+
+
+class ProcessWindows(Storage, MovingWindowSupport):
+    """This process's moving windows (``memory://``), for `limits`' moving-window strategy.
+
+    Not `limits`' own MemoryStorage: that one expires entries in a background task it starts
+    again after nearly every call, one thread hop per key, which cost 70-80 µs of CPU per
+    request here, against 5 µs for the counting itself. Here a key's entries are dropped when
+    the key is next touched, idle keys at most once a second, and past ``max_keys`` keys all
+    are forgotten at once (bounded memory whatever addresses callers send)."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        super().__init__(None)
+        self.max_keys = max_keys
+        self._windows: dict[str, deque[float]] = {}  # newest first
+        self._idle_from: dict[str, float] = {}
+        self._next_sweep = 0.0
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ValueError
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        now = time.time()
+        self._forget_idle(now)
+        window = self._live(key, now, expiry)
+        if len(window) + amount > limit:
+            return False
+        if key not in self._windows and len(self._windows) >= self.max_keys:
+            self._windows.clear()
+            self._idle_from.clear()
+        window.extendleft([now] * amount)
+        self._windows[key] = window
+        self._idle_from[key] = now + expiry
+        return True
+
+    async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        now = time.time()
+        window = self._live(key, now, expiry)
+        return (window[-1], len(window)) if window else (now, 0)
+
+    def _live(self, key: str, now: float, expiry: int) -> deque[float]:
+        window = self._windows.get(key, deque())
+        while window and window[-1] <= now - expiry:
+            window.pop()
+        return window
+
+    def _forget_idle(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        for key in [key for key, idle in self._idle_from.items() if idle <= now]:
+            del self._windows[key], self._idle_from[key]
+
+    async def clear(self, key: str) -> None:
+        self._windows.pop(key, None)
+        self._idle_from.pop(key, None)
+
+    async def reset(self) -> int | None:
+        count = len(self._windows)
+        self._windows.clear()
+        self._idle_from.clear()
+        return count
+
+    async def check(self) -> bool:
+        return True
+
+    # The fixed-window counters of the other strategies: app/ratelimit uses moving windows only.
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        raise NotImplementedError("ProcessWindows keeps moving windows only")
+
+    async def get(self, key: str) -> int:
+        raise NotImplementedError("ProcessWindows keeps moving windows only")
+
+    async def get_expiry(self, key: str) -> float:
+        raise NotImplementedError("ProcessWindows keeps moving windows only")
 
 
 @dataclass

@@ -8,7 +8,6 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from limits.aio.storage import MemoryStorage
 from limits.errors import StorageError
 from prometheus_client import CollectorRegistry
 
@@ -17,6 +16,7 @@ from app.ratelimit import (
     AuthFailureLimiter,
     AuthFailuresLimited,
     LimitStore,
+    ProcessWindows,
     RateLimited,
     RateLimiter,
     storage_errors,
@@ -25,7 +25,7 @@ from app.settings import Settings
 
 
 class Clock:
-    """Wall-clock time for the memory storage and the limiter, moved by the test."""
+    """Wall-clock time for the process's windows and the limiter, moved by the test."""
 
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -40,7 +40,6 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     fake = SimpleNamespace(time=clock.time, monotonic=clock.monotonic)
-    monkeypatch.setattr("limits.aio.storage.memory.time", fake)
     monkeypatch.setattr("app.ratelimit.time", fake)
     return clock
 
@@ -132,7 +131,18 @@ async def test_zero_failures_per_address_turns_the_limit_off(clock: Clock) -> No
     await failures.check("203.0.113.7")
 
 
-class BrokenStorage(MemoryStorage):
+async def test_windows_of_idle_keys_are_forgotten_and_keys_stay_bounded(clock: Clock) -> None:
+    windows = ProcessWindows(max_keys=100)
+    failures = AuthFailureLimiter(limit=5, window=60.0, store=LimitStore(windows))
+    for number in range(1000):
+        await failures.failed(f"10.0.{number // 256}.{number % 256}")
+    assert len(windows._windows) <= 100
+    clock.now += 61
+    await failures.failed("203.0.113.7")
+    assert list(windows._windows) == ["LIMITER/auth-failures/203.0.113.7/5/60/second"]
+
+
+class BrokenStorage(ProcessWindows):
     """A storage whose every command fails, as a Redis that went away."""
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
