@@ -1,10 +1,11 @@
 """Rate limiting: a per-client rate by role, and failed authentications per source address
 (guessing keys, or a client with a stale key).
 
-The counts live in one storage (`limits`, moving windows), named by
-``CERTSVC_RATE_LIMIT_STORAGE``: ``memory://``, each API process its own (N replicas let a
-client reach N times its rate), or ``redis://host:port/db``, which every replica shares, so a
-client gets its rate and an address its failures whichever replicas serve them. A storage that
+Both count in moving windows (`limits`' strategy) in one storage, named by
+``CERTSVC_RATE_LIMIT_STORAGE``: ``memory://``, each API process its own (`ProcessWindows`; N
+replicas let a client reach N times its rate), or ``redis://host:port/db`` (`limits`' Redis
+storage), which every replica shares, so a client gets its rate and an address its failures
+whichever replicas serve them. A storage that
 does not answer lets the request through (fail open): the limiter protects the service, and it
 must never be what takes the payment API down. Each such request is counted
 (``certsvc_rate_limit_storage_errors_total``) and a warning is logged, at most once a minute.
