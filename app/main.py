@@ -14,6 +14,7 @@ from app.access import verify_routes
 from app.auth import PrincipalCache
 from app.db.engine import SessionMaker
 from app.db.read_pool import ReadPool
+from app.db.replica import Replica
 from app.db.runs.source import RunSource
 from app.deps import get_principal, get_reading_call
 from app.domain.policy import PolicyBook, load_policies
@@ -51,6 +52,7 @@ class State(TypedDict):
     policies: PolicyBook
     read_pool: ReadPool | None  # PostgreSQL only: hot single-statement reads
     runs: RunSource  # how payment runs read and store on this database
+    replica: Replica | None  # CERTSVC_READ_DATABASE_URL: eligibility reads
 
 
 def create_app(
@@ -78,6 +80,7 @@ def create_app(
                 policies=runtime.policies,
                 read_pool=runtime.read_pool,
                 runs=runtime.runs,
+                replica=runtime.replica,
             )
 
     app = FastAPI(
