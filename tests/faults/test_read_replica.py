@@ -42,6 +42,8 @@ from tests.pooler import installed, pgbouncer
 @pytest.fixture(scope="module")
 def replica(cluster: Cluster) -> Iterator[Cluster]:
     """A streaming replica of ``cluster``, made by pg_basebackup -R and removed afterwards."""
+    if not (cluster.bin / "pg_basebackup").exists():
+        unavailable(f"pg_basebackup not found in {cluster.bin}")
     asyncio.run(_check_primary_replicates(cluster))
     data = Path(tempfile.mkdtemp(prefix="certsvc-replica-"))
     if cluster.as_postgres:
