@@ -23,6 +23,7 @@ Writes never go to the replica: only the eligibility reads ask `read_fresh` for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -102,19 +103,28 @@ class Replica:
 
     async def may_serve(self, client_id: uuid.UUID) -> bool:
         """May the replica answer this client now: well, and has it replayed the client's
-        latest mark? Two primary-key look-ups, one on each server."""
+        latest mark? Two primary-key look-ups at once, one on each server."""
         if not await self._judged_well():
             return False
+        written, replayed = await asyncio.gather(
+            self._written_mark(client_id), self._replayed_mark(client_id)
+        )
+        return written is not None and replayed == written
+
+    async def _written_mark(self, client_id: uuid.UUID) -> str | None:
         with unavailable_as_503():
             async with _statements(self._primary_pool, self._primary_sessions) as primary:
-                written = await primary.fetch(_CLIENT_MARK, client_id)
+                rows = await primary.fetch(_CLIENT_MARK, client_id)
+        return str(rows[0][0]) if rows else None
+
+    async def _replayed_mark(self, client_id: uuid.UUID) -> str | None:
         try:
             async with _statements(self.pool, self.sessions) as replica:
-                replayed = await replica.fetch(_CLIENT_MARK, client_id)
+                rows = await replica.fetch(_CLIENT_MARK, client_id)
         except REPLICA_FAILED as exc:
             self.failed(exc)
-            return False
-        return bool(written) and bool(replayed) and replayed[0][0] == written[0][0]
+            return None
+        return str(rows[0][0]) if rows else None
 
     async def record_write(self, client_id: uuid.UUID) -> None:
         """Bump the client's mark on the primary, after its write committed."""
@@ -135,7 +145,7 @@ class Replica:
         try:
             well = await self._probe_once()
         except Exception as exc:  # any failure to probe means "not well", never a failed read
-            if self._well:
+            if self._well or self._judged_at == -math.inf:
                 logger.warning("read replica unreachable: %s", type(exc).__name__)
             well = False
         self._judge(well=well)
@@ -143,6 +153,8 @@ class Replica:
     async def close(self) -> None:
         if self._probe is not None:
             self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         if self.pool is not None:
             await self.pool.close()
         await self.engine.dispose()
