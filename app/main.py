@@ -95,6 +95,12 @@ def create_app(
         "Days of the next 90 without an official holiday arrangement (/readyz: calendar)",
         registry=app.state.registry,
     )
+    app.state.read_replica_in_use = Gauge(
+        "certsvc_read_replica_in_use",
+        "1 while this process reads eligibility from the read replica (CERTSVC_READ_DATABASE_URL), "
+        "0 while the primary answers in its place; 0 without a replica",
+        registry=app.state.registry,
+    )
     app.state.rate_limiter = RateLimiter(settings.rate_limits)
     app.state.auth_failures = AuthFailureLimiter(
         settings.auth_failures_per_address, settings.auth_failure_window_seconds

@@ -89,6 +89,8 @@ async def metrics(request: Request, now: NowDep) -> Response:
     """Request counts and latencies by route template, and the days of the next 90 without an
     official holiday arrangement, in Prometheus text format."""
     await _calendar_readiness(request, now)
+    replica = request.state.replica
+    request.app.state.read_replica_in_use.set(1 if replica is not None and replica.well else 0)
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -302,6 +302,7 @@ async def test_a_replica_that_is_down_does_not_fail_reads(
         assert api.replica.well
         async with api.client(key.reader) as reader, api.client(key.payment) as payment:
             assert await last_certification(reader, rid) is None  # warms the replica's pool
+            assert "certsvc_read_replica_in_use 1.0" in (await reader.get("/metrics")).text
             await asyncio.to_thread(replica.stop, "immediate")
             try:
                 # Judged well a moment ago: the read meets the dead replica, then the primary.
@@ -314,6 +315,7 @@ async def test_a_replica_that_is_down_does_not_fail_reads(
                 assert not api.replica.well
                 assert await last_certification(reader, rid) is None
                 assert time.monotonic() - started < 10
+                assert "certsvc_read_replica_in_use 0.0" in (await reader.get("/metrics")).text
             finally:
                 await asyncio.to_thread(replica.start)
         await caught_up(cluster, replica)
