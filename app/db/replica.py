@@ -179,9 +179,8 @@ class Replica:
             async with _statements(self._primary_pool, self._primary_sessions) as primary:
                 position = (await primary.fetch(_PRIMARY_POSITION))[0][0]
             async with _statements(self.pool, self.sessions) as replica:
-                standby, caught_up, since_replay = (await replica.fetch(_REPLICA_STATE, position))[
-                    0
-                ]
+                state = await replica.fetch(_REPLICA_STATE, position)
+        standby, caught_up, since_replay = state[0]
         if not standby:
             if self._well or self._judged_at == -math.inf:
                 logger.warning("CERTSVC_READ_DATABASE_URL is not a standby; reading the primary")
