@@ -3,10 +3,11 @@ long-lived objects the lifespan built."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access import authorize
 from app.auth import Principal, PrincipalCache
 from app.db.base import utcnow
+from app.db.replica import Replica
 from app.domain.policy import PolicyBook
 from app.errors import Unauthorized
 from app.protection import IdProtector
@@ -39,10 +41,35 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         began = session.in_transaction()
         if began:
             await session.commit()
+        await _mark_the_write(request)
     finally:
         # Closing rolls back what is left and returns the connection to the pool.
         if began or session.in_transaction():
             await session.close()
+
+
+async def _mark_the_write(request: Request) -> None:
+    """With a read replica, a write request's client reads from the primary until the replica
+    has replayed it (app/db/replica.py); marked after the commit, before the response."""
+    replica: Replica | None = getattr(request.state, "replica", None)
+    writer: uuid.UUID | None = getattr(request.state, "writer", None)
+    if replica is None or writer is None or request.method in _SAFE_METHODS:
+        return
+    route = request.scope.get("route")
+    if not getattr(getattr(route, "endpoint", None), _READS_ONLY, False):
+        await replica.record_write(writer)
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READS_ONLY = "certsvc_reads_only"
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def reads_only(endpoint: E) -> E:
+    """A POST route that only reads (the batch check): it leaves its caller's read-your-writes
+    mark alone, so that a payment system's checks one after another may read the replica."""
+    setattr(endpoint, _READS_ONLY, True)
+    return endpoint
 
 
 # scope="function": the commit happens before the response leaves, so a failed commit is an
@@ -115,7 +142,10 @@ async def get_principal(
     async def the_request_session() -> AsyncSession:
         return session
 
-    return await _principal(request, credentials, the_request_session)
+    principal = await _principal(request, credentials, the_request_session)
+    # Whose write this request is, if it writes (`_mark_the_write`).
+    request.state.writer = principal.client_id
+    return principal
 
 
 @dataclass(frozen=True, slots=True)

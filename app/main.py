@@ -14,6 +14,7 @@ from app.access import verify_routes
 from app.auth import PrincipalCache
 from app.db.engine import SessionMaker
 from app.db.read_pool import ReadPool
+from app.db.replica import Replica
 from app.db.runs.source import RunSource
 from app.deps import get_principal, get_reading_call
 from app.domain.policy import PolicyBook, load_policies
@@ -58,6 +59,7 @@ class State(TypedDict):
     policies: PolicyBook
     read_pool: ReadPool | None  # PostgreSQL only: hot single-statement reads
     runs: RunSource  # how payment runs read and store on this database
+    replica: Replica | None  # CERTSVC_READ_DATABASE_URL: eligibility reads
 
 
 def create_app(
@@ -85,6 +87,7 @@ def create_app(
                 policies=runtime.policies,
                 read_pool=runtime.read_pool,
                 runs=runtime.runs,
+                replica=runtime.replica,
             )
 
     app = FastAPI(
@@ -99,6 +102,13 @@ def create_app(
         "Days of the next 90 without an official holiday arrangement (/readyz: calendar)",
         registry=app.state.registry,
         multiprocess_mode="mostrecent",  # every process reads the same calendar
+    )
+    app.state.read_replica_in_use = Gauge(
+        "certsvc_read_replica_in_use",
+        "1 while this process reads eligibility from the read replica (CERTSVC_READ_DATABASE_URL), "
+        "0 while the primary answers in its place; 0 without a replica",
+        registry=app.state.registry,
+        multiprocess_mode="livemax",  # any live process of the host that reads it
     )
     app.state.backlog = BacklogCollector()
     # What /metrics serves: this process's registry, or every process's of the host.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import SessionMaker, create_engine, create_sessionmaker
 from app.db.read_pool import ReadPool, create_read_pool
+from app.db.replica import Replica, open_replica
 from app.db.runs import run_source
 from app.db.runs.source import RunSource
 from app.domain.policy import PolicyBook, load_policies
@@ -34,6 +35,7 @@ class Runtime:
     policies: PolicyBook
     read_pool: ReadPool | None  # PostgreSQL, when asked for: hot single-statement reads
     runs: RunSource  # how payment runs read and store, for this engine's database
+    replica: Replica | None  # CERTSVC_READ_DATABASE_URL, for the API: eligibility reads
 
     @classmethod
     @asynccontextmanager
@@ -47,21 +49,27 @@ class Runtime:
         read_pool: bool = False,
     ) -> AsyncIterator[Runtime]:
         """The runtime for ``settings``; an ``engine`` passed in stays open afterwards (tests
-        share one across apps), one made here is disposed of."""
+        share one across apps), one made here is disposed of. ``read_pool``: the API's read
+        paths, the bare pool and the read replica when one is set."""
         own_engine = engine is None
         active = engine or create_engine(settings)
+        sessions = create_sessionmaker(active)
         pool = await create_read_pool(settings) if read_pool else None
+        replica = await open_replica(settings, sessions, pool) if read_pool else None
         try:
             yield cls(
                 settings=settings,
                 engine=active,
-                sessions=create_sessionmaker(active),
+                sessions=sessions,
                 protector=protector or load_id_protector(settings),
                 policies=policies or load_policies(),
                 read_pool=pool,
                 runs=run_source(active, pooled=settings.db_transaction_pooler),
+                replica=replica,
             )
         finally:
+            if replica is not None:
+                await replica.close()
             if pool is not None:
                 await pool.close()
             if own_engine:

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # The database URL is a transaction-mode pooler (PgBouncer): no prepared statement outlives
     # its transaction, and single reads run in one (docs/deploy.md, "PgBouncer").
     db_transaction_pooler: bool = False
+    # A streaming replica of the database for eligibility reads (PostgreSQL only; docs/deploy.md,
+    # "A read replica"): a client that has just written still reads its write from the primary,
+    # and a replica further behind than the lag bound, or unreachable, is not read at all.
+    read_database_url: str | None = None
+    read_max_lag_seconds: float = Field(default=5.0, gt=0)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_backdate_days: int = Field(default=90, ge=0)
     # A payment run whose computing process has not beaten its heartbeat for this long may be
@@ -158,6 +163,17 @@ class Settings(BaseSettings):
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _replica_of_postgresql(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
+        if str(info.data.get("database_url", "")).startswith("sqlite"):
+            raise ValueError("a read replica needs a PostgreSQL CERTSVC_DATABASE_URL")
         return value
 
     @field_validator("id_hmac_key", "id_encryption_key")

@@ -59,19 +59,33 @@ class ReadPool:
             await self.pool.release(connection)
         return row
 
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """All rows of ``query``, as `fetchrow` reads one (so a pool is `native.Statements`)."""
+        async with asyncio.timeout(self.acquire_timeout):
+            connection = await self.pool.acquire()
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+        except CONNECTION_LOST:
+            connection.terminate()
+            raise
+        finally:
+            await self.pool.release(connection)
+        return rows
+
     async def close(self) -> None:
         await self.pool.close()
 
 
-async def create_read_pool(settings: Settings) -> ReadPool | None:
+async def create_read_pool(settings: Settings, database_url: str | None = None) -> ReadPool | None:
     """The pool on PostgreSQL (None on SQLite): as many connections as the engine's base pool,
     with the engine's timeouts. None behind a transaction-mode pooler too: there the pooler
     pools, and a request that holds a transaction while it reads through a second connection
     could wait for a server connection that the requests it waits behind hold (reads go
-    through the request's own connection instead)."""
+    through the request's own connection instead). ``database_url``: another server than
+    the settings' (the read replica, app/db/replica.py)."""
     if settings.is_sqlite or settings.db_transaction_pooler:
         return None
-    url = make_url(settings.database_url).set(drivername="postgresql")
+    url = make_url(database_url or settings.database_url).set(drivername="postgresql")
     pool = await asyncpg.create_pool(
         url.render_as_string(hide_password=False),
         min_size=0,

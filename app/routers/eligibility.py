@@ -49,11 +49,19 @@ async def get_eligibility(
     # elsewhere than the lifespan (tests bind theirs to a connection inside a transaction,
     # which the pool cannot see) read through a session instead. The answer is already JSON,
     # so FastAPI does not validate and serialize it again (response_model stays, for OpenAPI).
+    # With a read replica (CERTSVC_READ_DATABASE_URL) it answers when it may.
     state = request.state
     sessions = call.sessions
-    pool = state.read_pool if sessions is state.sessionmaker else None
+    own = sessions is state.sessionmaker
     body = await service.recipient_eligibility_json(
-        sessions, pool, call.principal, state.policies, recipient_id, on or today(now), known_at
+        sessions,
+        state.read_pool if own else None,
+        call.principal,
+        state.policies,
+        recipient_id,
+        on or today(now),
+        known_at,
+        replica=state.replica if own else None,
     )
     return Response(body, media_type="application/json")
 

@@ -91,6 +91,8 @@ async def metrics(request: Request, now: NowDep) -> Response:
     and the backlog of payment runs, webhook deliveries and the sweep, in Prometheus text
     format (docs/deploy.md, "Metrics")."""
     await _calendar_readiness(request, now)
+    replica = request.state.replica
+    request.app.state.read_replica_in_use.set(1 if replica is not None and replica.well else 0)
     await request.app.state.backlog.refresh(
         request.state.engine, request.state.settings.db_connect_timeout_seconds
     )

@@ -11,7 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Header, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep, SettingsDep
+from app.deps import (
+    NowDep,
+    PoliciesDep,
+    PrincipalDep,
+    ProtectorDep,
+    SessionDep,
+    SettingsDep,
+    reads_only,
+)
 from app.routers.responses import problems
 from app.schemas.payments import (
     EligibilityCheck,
@@ -19,7 +27,7 @@ from app.schemas.payments import (
     PaymentRunCreate,
     PaymentRunRead,
 )
-from app.services.eligibility.batch import check_eligibility
+from app.services.eligibility.batch import check_eligibility_fresh
 from app.services.payment_runs import runs
 
 router = APIRouter(tags=["payment"])
@@ -32,8 +40,10 @@ NDJSON = "application/x-ndjson"
     responses=problems(403, 413, 422),
     summary="Check up to 10,000 recipients for a month",
 )
+@reads_only
 async def post_check(
     body: EligibilityCheck,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     protector: ProtectorDep,
@@ -41,7 +51,9 @@ async def post_check(
     now: NowDep,
 ) -> EligibilityCheckResult:
     """Answers in request order, `not_found` for unknown recipients."""
-    return await check_eligibility(session, principal, protector, policies, body, now)
+    return await check_eligibility_fresh(
+        request.state.replica, session, principal, protector, policies, body, now
+    )
 
 
 @router.post(

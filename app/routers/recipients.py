@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep
+from app.deps import NowDep, PoliciesDep, PrincipalDep, ProtectorDep, SessionDep, reads_only
 from app.routers.responses import problems
 from app.schemas.recipients import RecipientCreate, RecipientLookup, RecipientRead, RecipientUpdate
 from app.services.recipients import registration as service
@@ -46,6 +46,7 @@ async def register_recipient(
     responses=problems(403, 404, 422),
     summary="Find a recipient by ID number",
 )
+@reads_only
 async def lookup_recipient(
     body: RecipientLookup, session: SessionDep, principal: PrincipalDep, protector: ProtectorDep
 ) -> RecipientRead:

@@ -60,3 +60,23 @@ def test_development_may_enable_the_benchmark_ceiling_route(
 ) -> None:
     monkeypatch.setenv("CERTSVC_BENCH_CEILING", "true")
     assert load_settings().bench_ceiling is True
+
+
+def test_a_read_replica_needs_postgresql_on_both_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSVC_READ_DATABASE_URL", "postgresql+asyncpg://u:hunter2@replica/db")
+    with pytest.raises(SettingsError, match="needs a PostgreSQL CERTSVC_DATABASE_URL") as raised:
+        load_settings()
+    assert "CERTSVC_READ_DATABASE_URL" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+    monkeypatch.setenv("CERTSVC_DATABASE_URL", "postgresql+asyncpg://u@primary/db")
+    monkeypatch.setenv("CERTSVC_READ_DATABASE_URL", "sqlite+aiosqlite:///replica.db")
+    with pytest.raises(SettingsError, match="must start with postgresql"):
+        load_settings()
+    monkeypatch.setenv("CERTSVC_READ_DATABASE_URL", "postgresql+asyncpg://u@replica/db")
+    assert load_settings().read_database_url == "postgresql+asyncpg://u@replica/db"
+
+
+def test_without_a_read_replica_nothing_is_set() -> None:
+    # An empty variable is no replica, as unset is.
+    assert Settings(read_database_url="").read_database_url is None
+    assert Settings().read_database_url is None

@@ -27,6 +27,7 @@ from app.db.models import (
     Recipient,
 )
 from app.db.read_pool import ReadPool
+from app.db.replica import Replica, read_fresh
 from app.domain.approval import may_approve
 from app.domain.eligibility import (
     Eligibility,
@@ -111,13 +112,27 @@ async def recipient_eligibility_json(
     recipient_id: uuid.UUID,
     on: date,
     known_at: datetime | None = None,
+    *,
+    replica: Replica | None = None,
 ) -> bytes:
     """`recipient_eligibility`, serialized: the same answer and the same JSON, read in one
     statement on PostgreSQL and written straight to bytes (no ORM entities, no models).
 
     With ``pool`` the read pool answers alone and no session is made (creating one costs
     about a tenth of this path's CPU); without it, a session from ``sessions`` reads (SQLite,
-    or a test's connection whose transaction the pool cannot see)."""
+    or a test's connection whose transaction the pool cannot see). With ``replica``, the
+    replica's pool or sessions instead, when it may answer this caller (app/db/replica.py)."""
+    if replica is not None:
+        return await read_fresh(
+            replica,
+            principal.client_id,
+            lambda replica: recipient_eligibility_json(
+                replica.sessions, replica.pool, principal, policies, recipient_id, on, known_at
+            ),
+            lambda: recipient_eligibility_json(
+                sessions, pool, principal, policies, recipient_id, on, known_at
+            ),
+        )
     if pool is not None:
         loaded = await load_recipient_facts_pooled(pool, recipient_id)
     else:

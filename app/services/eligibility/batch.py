@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db.eligibility import recipients_with_benefits
 from app.db.facts import load_facts
+from app.db.replica import Replica, read_fresh
 from app.domain.months import Month
 from app.domain.policy import PolicyBook
 from app.protection import IdProtector
@@ -16,6 +17,32 @@ from app.schemas.payments import CheckResult, EligibilityCheck, EligibilityCheck
 from app.services.eligibility.answers import evaluate_recipient, to_benefit_eligibility
 from app.services.payment_runs.runs import decision_day
 from app.services.recipients.id_lookup import find_recipient_ids
+
+
+async def check_eligibility_fresh(
+    replica: Replica | None,
+    session: AsyncSession,
+    principal: Principal,
+    protector: IdProtector,
+    policies: PolicyBook,
+    body: EligibilityCheck,
+    now: datetime,
+) -> EligibilityCheckResult:
+    """`check_eligibility` on the read replica when it may answer this caller
+    (app/db/replica.py), else in ``session``."""
+
+    async def on_replica(replica: Replica) -> EligibilityCheckResult:
+        async with replica.sessions() as replica_session:
+            return await check_eligibility(
+                replica_session, principal, protector, policies, body, now
+            )
+
+    return await read_fresh(
+        replica,
+        principal.client_id,
+        on_replica,
+        lambda: check_eligibility(session, principal, protector, policies, body, now),
+    )
 
 
 async def check_eligibility(
