@@ -76,9 +76,11 @@ class Clock:
         return self.at
 
 
-async def _until(condition: Callable[[], Any], timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
+async def _until(condition: Callable[[], Any], seconds: float = 20.0) -> None:
+    """Wait until ``condition`` (a look at the database or at the clocks) holds: what the
+    workers do shows only there, so it is looked at, not waited on."""
+    async with asyncio.timeout(seconds):
+        while not await condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,12 @@ def test_development_may_enable_the_benchmark_ceiling_route(
 ) -> None:
     monkeypatch.setenv("CERTSVC_BENCH_CEILING", "true")
     assert load_settings().bench_ceiling is True
+
+
+def test_the_sweep_time_is_a_beijing_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSVC_SWEEP_AT", "02:30")
+    assert load_settings().sweep_at == time(2, 30)
+    for refused in ("25:00", "01:00+08:00", "one o'clock"):
+        monkeypatch.setenv("CERTSVC_SWEEP_AT", refused)
+        with pytest.raises(SettingsError, match="CERTSVC_SWEEP_AT"):
+            load_settings()
