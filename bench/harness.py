@@ -254,9 +254,8 @@ def certsvc_server(port: int, workers: int = 1, env: dict[str, str] | None = Non
 
 @contextmanager
 def certsvc_worker(**env: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A `certsvc worker` process computing payment runs (only: no sweep or deliveries to
-    measure beside it) until the block ends (SIGTERM: it
-    finishes the run in flight first)."""
+    """A `certsvc worker` process computing payment runs only (no sweep or deliveries beside
+    what is measured) until the block ends (SIGTERM: it finishes the run in flight first)."""
     output = (Path(tempfile.gettempdir()) / "bench-certsvc-worker.log").open("wb")
     argv = [*certsvc_command(), "worker", "--jobs", "runs", "--poll", "0.2"]
     log("starting certsvc worker")
