@@ -7,6 +7,7 @@ import binascii
 import ipaddress
 import re
 import secrets
+from datetime import time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -125,6 +126,16 @@ class Settings(BaseSettings):
     # ... and not at this host's own interface addresses, whatever their network. Turn it off
     # only to develop against a receiver on the same machine.
     webhook_refuse_own_addresses: bool = True
+    # When `certsvc worker` processes sweep each day (Beijing wall time, "HH:MM"): once per
+    # day for the whole deployment, by whichever worker gets there first (docs/deploy.md).
+    sweep_at: time = time(1, 0)
+
+    @field_validator("sweep_at")
+    @classmethod
+    def _wall_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError('a Beijing wall time without an offset, e.g. "01:00"')
+        return value
 
     @field_validator("bench_ceiling")
     @classmethod

@@ -254,10 +254,10 @@ def certsvc_server(port: int, workers: int = 1, env: dict[str, str] | None = Non
 
 @contextmanager
 def certsvc_worker(**env: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A `certsvc worker` process computing payment runs until the block ends (SIGTERM: it
-    finishes the run in flight first)."""
+    """A `certsvc worker` process computing payment runs only (no sweep or deliveries beside
+    what is measured) until the block ends (SIGTERM: it finishes the run in flight first)."""
     output = (Path(tempfile.gettempdir()) / "bench-certsvc-worker.log").open("wb")
-    argv = [*certsvc_command(), "worker", "--poll", "0.2"]
+    argv = [*certsvc_command(), "worker", "--jobs", "runs", "--poll", "0.2"]
     log("starting certsvc worker")
     process = subprocess.Popen(
         argv, cwd=ROOT, env=service_env(**env), stdout=output, stderr=subprocess.STDOUT

@@ -1,5 +1,5 @@
-"""The jobs beside the API: ``certsvc sweep`` and ``report`` (run by cron or an operator),
-``worker`` (payment runs) and ``deliver`` (webhooks), long-running."""
+"""The jobs beside the API: ``certsvc worker`` (long-running: payment runs, webhook deliveries
+and the daily sweep), ``sweep`` and ``report`` (by hand), ``deliver`` (webhooks alone)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
     from app.services.reporting.county_report import Report
     from app.services.suspension.sweep import SweepSummary
+    from app.worker import Job
 
 
 def add_sweep(commands: Any) -> None:
@@ -36,16 +37,40 @@ def add_report(commands: Any) -> None:
 
 
 def add_worker(commands: Any) -> None:
+    from app.worker import Job
+
     worker = commands.add_parser(
         "worker",
-        help="compute payment runs (long-running; any number on any host, with "
-        "CERTSVC_RUN_COMPUTE=worker on the API replicas)",
+        help="compute payment runs, post webhook events and sweep daily at CERTSVC_SWEEP_AT "
+        "(long-running; any number on any host, with CERTSVC_RUN_COMPUTE=worker on the API "
+        "replicas)",
     )
     worker.add_argument(
-        "--once", action="store_true", help="compute the runs waiting now, then exit"
+        "--jobs",
+        type=_jobs,
+        default=frozenset(Job),
+        help=f"which of {','.join(Job)} this process does (default: all), e.g. --jobs runs",
+    )
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="compute the payment runs waiting now, then exit (no other job)",
     )
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks (default 1)")
     worker.set_defaults(handler=_worker)
+
+
+def _jobs(text: str) -> frozenset[Job]:
+    from app.worker import Job
+
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = names - {job.value for job in Job}
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"a comma-separated list of {', '.join(Job)}"
+            + (f"; not {', '.join(sorted(unknown))}" if unknown else "")
+        )
+    return frozenset(Job(name) for name in names)
 
 
 def add_deliver(commands: Any) -> None:
@@ -57,12 +82,16 @@ def add_deliver(commands: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     from app.services.eligibility.policies import today
+    from app.services.suspension.daily import record_swept
     from app.services.suspension.sweep import sweep
 
     on = args.on or today()
 
     async def run(runtime: Runtime) -> SweepSummary:
-        return await sweep(runtime.sessions, runtime.policies, on, args.agency_code)
+        summary = await sweep(runtime.sessions, runtime.policies, on, args.agency_code)
+        if args.agency_code is None:  # the whole deployment's: the workers' sweep of the day
+            await record_swept(runtime.sessions, on, summary, "certsvc sweep")
+        return summary
 
     summary = run_with(run)
     events = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.events.items()))
@@ -92,18 +121,22 @@ def _report(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.logs import configure_logging
-    from app.services.payment_runs.queue import run_worker, work_once
+    from app.services.payment_runs.queue import work_once
     from app.services.payment_runs.runs import RunOptions
+    from app.signals import stop_on_signals
+    from app.worker import run_jobs
 
     configure_logging(get_settings().log_level)
 
     async def work(runtime: Runtime) -> int:
-        options = RunOptions.of(runtime.settings, worker=True)
         if args.once:
+            options = RunOptions.of(runtime.settings, worker=True)
             return await work_once(runtime.sessions, runtime.runs, runtime.policies, options)
-        await run_worker(
-            runtime.sessions, runtime.runs, runtime.policies, options, poll_interval=args.poll
-        )
+        stop, restore = stop_on_signals()
+        try:
+            await run_jobs(runtime, args.jobs, stop, poll_interval=args.poll)
+        finally:
+            restore()
         return 0
 
     computed = run_with(work)

@@ -150,3 +150,21 @@ async def entries_page(
         query = query.where(AuditEntry.recipient_id == recipient_id)
     rows = list(await session.scalars(_OLDEST_FIRST.query(query, limit, cursor)))
     return _OLDEST_FIRST.cut(rows, limit)
+
+
+async def has_entry(
+    session: AsyncSession, action: str, resource_type: str, resource_id: str, since: datetime
+) -> bool:
+    """Whether an entry of ``action`` on the resource was recorded at or after ``since`` (the
+    bound lets the ``at`` index find it among a day's entries)."""
+    found = await session.scalar(
+        select(AuditEntry.id)
+        .where(
+            AuditEntry.at >= since,
+            AuditEntry.action == action,
+            AuditEntry.resource_type == resource_type,
+            AuditEntry.resource_id == resource_id,
+        )
+        .limit(1)
+    )
+    return found is not None

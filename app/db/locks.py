@@ -18,11 +18,13 @@ writer that never took the lock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.engine import SessionMaker
 from app.db.models import Recipient, ResumptionStep, StopReport, VerificationCase
 from app.domain.enums import ResumptionMode
 
@@ -41,6 +43,41 @@ async def advisory_xact_lock(session: AsyncSession, *keys: int) -> None:
         text(f"SELECT pg_advisory_xact_lock({', '.join(':' + name for name in names)})"),
         dict(zip(names, keys, strict=True)),
     )
+
+
+# The locks held by this process on SQLite, whose one process is the whole deployment.
+_held_here: set[tuple[str, tuple[int, ...]]] = set()
+
+
+@asynccontextmanager
+async def held_advisory_lock(sessions: SessionMaker, *keys: int) -> AsyncIterator[bool]:
+    """Try, without waiting, to take PostgreSQL's advisory lock on ``keys`` and hold it for
+    the block; yields False (holding nothing) when another session holds it. A transaction of
+    its own holds it, on a connection of its own, so that it works through a transaction-mode
+    pooler too, and it ends with that connection: a process that dies mid-way frees it. On
+    SQLite, served by one process, the lock is this process's."""
+    if not 1 <= len(keys) <= 2:
+        raise ValueError("an advisory lock has one key or two")
+    async with sessions() as session:
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql":
+            mine = (str(bind.engine.url), keys)
+            if mine in _held_here:
+                yield False
+                return
+            _held_here.add(mine)
+            try:
+                yield True
+            finally:
+                _held_here.discard(mine)
+            return
+        names = [f"k{index}" for index in range(len(keys))]
+        # Left open while the block runs; closing the session rolls it back, freeing the lock.
+        taken = await session.scalar(
+            text(f"SELECT pg_try_advisory_xact_lock({', '.join(':' + name for name in names)})"),
+            dict(zip(names, keys, strict=True)),
+        )
+        yield bool(taken)
 
 
 async def lock_recipient(session: AsyncSession, recipient_id: uuid.UUID) -> None:

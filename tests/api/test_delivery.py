@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -24,6 +24,8 @@ from app.db.engine import SessionMaker, create_sessionmaker
 from app.db.models import ApiClient, WebhookDelivery
 from app.domain.enums import Role
 from app.protection import IdProtector
+from app.runtime import Runtime
+from app.services.eligibility.policies import today
 from app.services.notices.delivery import (
     DEFAULT_POLICY,
     RetryPolicy,
@@ -36,6 +38,8 @@ from app.services.notices.delivery import (
 from app.services.notices.egress import ALLOW_ALL, EgressPolicy
 from app.services.notices.egress import DEFAULT_POLICY as DEFAULT_EGRESS
 from app.services.notices.outbox import EventType, emit
+from app.services.suspension.daily import was_swept
+from app.worker import Job, run_jobs
 from tests.conftest import Api, Database
 from tests.factories import recipient
 
@@ -585,6 +589,41 @@ async def test_the_worker_process_delivers_what_was_emitted_while_it_was_down(
         verify_signature(SECRET_A, r.body, r.headers["x-certsvc-signature"])
         for r in receiver.accepted
     )
+    assert {row.status for row in await _rows(sessions)} == {"delivered"}
+
+
+async def test_a_certsvc_worker_delivers_the_events_its_own_sweep_announces(
+    committing_api: Api,
+    database: Database,
+    sessions: SessionMaker,
+    protector: IdProtector,
+    receiver: Receiver,
+) -> None:
+    """`certsvc worker`'s jobs in one loop (issue 18): its daily sweep (due from 00:00) finds
+    the recipient registered at T0 and never certified suspended today, and its delivery job
+    posts that event, beside the one emitted before it started; one stop ends every job."""
+    await _subscribed(committing_api, sessions, receiver)
+    settings = database.settings.model_copy(
+        update={
+            "webhook_refused_networks": [],
+            "webhook_refuse_own_addresses": False,
+            "sweep_at": time(0, 0),
+        }
+    )
+    stop = asyncio.Event()
+    async with Runtime.open(settings, engine=database.engine, protector=protector) as runtime:
+        worker = asyncio.create_task(run_jobs(runtime, set(Job), stop, poll_interval=0.05))
+        try:
+            await receiver.wait_until(lambda: len(receiver.accepted) == 2, seconds=20)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, 10)
+    bodies = [json.loads(request.body) for request in receiver.accepted]
+    assert [body["type"] for body in bodies] == ["suspended", "suspended"]
+    assert sorted(str(body["data"].get("on")) for body in bodies) == sorted(
+        ["None", today().isoformat()]
+    )
+    assert await was_swept(sessions, today())
     assert {row.status for row in await _rows(sessions)} == {"delivered"}
 
 

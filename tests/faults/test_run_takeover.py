@@ -261,7 +261,7 @@ async def test_a_frozen_computation_that_wakes_after_a_takeover_writes_nothing(
 def _worker(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
-        [*harness.certsvc_command(), "worker", "--poll", "0.2"],
+        [*harness.certsvc_command(), "worker", "--jobs", "runs", "--poll", "0.2"],
         env=harness.service_env(),
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,12 @@ def test_without_a_read_replica_nothing_is_set() -> None:
     # An empty variable is no replica, as unset is.
     assert Settings(read_database_url="").read_database_url is None
     assert Settings().read_database_url is None
+
+
+def test_the_sweep_time_is_a_beijing_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTSVC_SWEEP_AT", "02:30")
+    assert load_settings().sweep_at == time(2, 30)
+    for refused in ("25:00", "01:00+08:00", "one o'clock"):
+        monkeypatch.setenv("CERTSVC_SWEEP_AT", refused)
+        with pytest.raises(SettingsError, match="CERTSVC_SWEEP_AT"):
+            load_settings()

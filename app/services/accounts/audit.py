@@ -16,7 +16,7 @@ from app.db.accounts import Entry
 from app.schemas.audit import AuditEntryRead
 from app.schemas.common import Page
 
-__all__ = ["Entry", "list_entries", "record", "record_many"]
+__all__ = ["Entry", "list_entries", "record", "record_many", "recorded"]
 
 
 async def record(
@@ -34,6 +34,13 @@ async def record(
         session,
         Entry(at, client_id, action, resource_type, resource_id, recipient_id, detail or {}),
     )
+
+
+async def recorded(
+    session: AsyncSession, action: str, resource_type: str, resource_id: str, since: datetime
+) -> bool:
+    """Whether ``action`` on the resource has been recorded since ``since``."""
+    return await accounts.has_entry(session, action, resource_type, resource_id, since)
 
 
 async def record_many(db: native.Db, entries: Sequence[Entry]) -> None:

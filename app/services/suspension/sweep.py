@@ -8,6 +8,7 @@ it once. Benefits suspended as overdue also get a verification case, so staff ca
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,22 +39,33 @@ class SweepSummary:
     benefits: int = 0
     events: dict[str, int] = field(default_factory=dict)
     cases_opened: int = 0
+    # False when ``stop`` ended the sweep before its last chunk.
+    finished: bool = False
 
 
 async def sweep(
-    sessions: SessionMaker, policies: PolicyBook, on: date, agency_prefix: str | None = None
+    sessions: SessionMaker,
+    policies: PolicyBook,
+    on: date,
+    agency_prefix: str | None = None,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> SweepSummary:
     """Evaluate every benefit (of the prefix) on ``on``, a chunk of recipients per
-    transaction, and record each transition once."""
+    transaction, and record each transition once. When ``stop`` is set, it ends after the
+    chunk in flight: what it committed stays, and sweeping the day again announces none of it
+    twice."""
     summary = SweepSummary()
     after: uuid.UUID | None = None
-    while True:
+    while stop is None or not stop.is_set():
         async with sessions() as session, session.begin():
             ids = await regions.recipient_ids(session, agency_prefix, after, CHUNK)
             if not ids:
+                summary.finished = True
                 return summary
             after = ids[-1]
             await _sweep_chunk(session, policies, ids, on, agency_prefix, summary)
+    return summary
 
 
 async def _sweep_chunk(
