@@ -111,7 +111,8 @@ INSERT INTO certifications (id, recipient_id, channel, result, counted, occurred
                             mode, app)
 SELECT md5('c' || r)::uuid, md5('r' || r)::uuid, channel,
        CASE WHEN passed THEN 'passed' ELSE 'failed' END, passed, occurred_at,
-       least($1::timestamptz, occurred_at + make_interval(mins => floor({_u("r", 15)} * 4320)::int)),
+       least($1::timestamptz,
+             occurred_at + make_interval(mins => floor({_u("r", 15)} * 4320)::int)),
        $4::uuid, 'province-' || r, md5('c' || r),
        json_build_object('generated_by', 'bench.province_build'), '[]'::json, true,
        CASE WHEN channel = 'manual' THEN 'window' END,
