@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from app.db.migrate import upgrade_to_head
 from app.main import create_app
 from app.metrics import MetricsSetupError
 from tests.conftest import Database
@@ -34,10 +35,14 @@ async def test_a_scrape_answers_the_sum_of_every_process_on_the_host(
     settings = databases["sqlite"].settings
     folder = tmp_path / "metrics"
     folder.mkdir()
+    # A database of the processes' own: another process closing the session's shared SQLite
+    # file as its last user would remove its WAL under the suite ("disk I/O error" later).
+    url = f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}"
+    await asyncio.to_thread(upgrade_to_head, url)
     environment = {
         **os.environ,
         "PROMETHEUS_MULTIPROC_DIR": str(folder),
-        "CERTSVC_DATABASE_URL": settings.database_url,
+        "CERTSVC_DATABASE_URL": url,
         "CERTSVC_DATA_DIR": str(tmp_path),
         "CERTSVC_ID_HMAC_KEY": settings.id_hmac_key.get_secret_value(),  # type: ignore[union-attr]
         "CERTSVC_ID_ENCRYPTION_KEY": settings.id_encryption_key.get_secret_value(),  # type: ignore[union-attr]
